@@ -1,0 +1,222 @@
+"""The ``nas`` command: thin wrappers over the library. Errors about input print one paragraph and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from nas.errors import ConfigError
+
+console = Console()
+
+
+def _table(rows: Sequence[dict[str, Any]], title: str) -> Table:
+    t = Table(title=title)
+    cols = list(rows[0]) if rows else []
+    for c in cols:
+        t.add_column(c, justify="right")
+    for r in rows:
+        t.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values()])
+    return t
+
+
+# ---- nas space show ---------------------------------------------------------------------------------------------
+
+def cmd_space_show(args: argparse.Namespace) -> int:
+    from nas.builders import build
+    from nas.profile import count_flops
+    from nas.space import load_space
+
+    for path in args.files:
+        space = load_space(path)
+        t = Table(title=f"{path}  (builder: {space.builder})")
+        for c in ("name", "type", "values"):
+            t.add_column(c)
+        for d in space.dimensions():
+            values = ", ".join(map(str, d.choices)) if d.choices is not None else (
+                f"[{d.low}, {d.high}]" + (f" step {d.step}" if d.step else "") + (" log" if d.log else ""))
+            t.add_row(d.name, d.kind, values)
+        console.print(t)
+        size = space.size()
+        console.print(f"size: {'continuous' if size is None else f'{size:,} architectures'}")
+        console.print(f"hash: {space.hash}")
+        shape = space.input_shape
+        if shape is None or space.num_classes is None:
+            console.print("sample: (no default input_shape/num_classes in the space; use `nas profile --input-shape`)")
+            continue
+        params = space.sample_random(args.seed)
+        model = build(space, params, input_shape=shape, num_classes=space.num_classes, seed=args.seed)
+        flops, _, unsupported = count_flops(model, shape)
+        n = sum(p.numel() for p in model.parameters())
+        console.print(f"sample (seed {args.seed}): {flops / 1e6:.4g} MFLOPs, {n:,} params"
+                      + (f", uncounted ops: {unsupported}" if unsupported else ""))
+        console.print(f"  params: {json.dumps(params)}")
+    return 0
+
+
+# ---- nas profile ------------------------------------------------------------------------------------------------
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape; write C,H,W e.g. 3,32,32") from None
+    if not shape or any(s <= 0 for s in shape):
+        raise argparse.ArgumentTypeError(f"{text!r}: every dimension must be a positive int")
+    return shape
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from nas.builders import build
+    from nas.profile import profile_model
+    from nas.space import load_space
+
+    space = load_space(args.file)
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as e:
+        raise ConfigError("--params", "", f"not valid JSON: {e}", """pass a JSON object, e.g. '{"width": 64}'""") from None
+    if not isinstance(params, dict):
+        raise ConfigError("--params", "", "must be a JSON object", """e.g. '{"arch": "|nor_conv_3x3~0|+|...|"}'""")
+    shape = args.input_shape or space.input_shape
+    classes = args.num_classes or space.num_classes
+    if shape is None or classes is None:
+        raise ConfigError("--input-shape", "", "the space sets no default input shape or class count",
+                          "pass --input-shape C,H,W and --num-classes N")
+    model = build(space, params, input_shape=shape, num_classes=classes)
+    prof = profile_model(model, shape, device=args.device, batch_size=args.batch_size)
+    d = prof.as_dict()
+    if args.json:
+        print(json.dumps(d, default=float))
+    else:
+        console.print(_table([{k: v for k, v in d.items() if not isinstance(v, dict)}], f"profile of {args.file}"))
+        if d.get("unsupported_ops"):
+            console.print(f"uncounted ops: {d['unsupported_ops']}")
+    return 0
+
+
+# ---- nas search -------------------------------------------------------------------------------------------------
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from nas.experiment import load_experiment
+    from nas.search import run_search
+
+    exp = load_experiment(args.experiment).with_overrides(trials=args.trials, seed=args.seed,
+                                                          tracking_uri=args.tracking_uri)
+    if args.quiet:
+        result = run_search(exp, address=args.address)
+    else:
+        from nas.progress import LiveProgress
+
+        with LiveProgress() as live:
+            result = run_search(exp, address=args.address, on_update=live.update)
+    rows = [{"trial": r.number, **{k: r.metrics.get(k) for k in ("val_accuracy", "mflops", "params", "latency_ms")
+                                   if k in r.metrics}} for r in result.pareto]
+    console.print(_table(rows, f"Pareto set ({len(rows)} of {result.state.done} trials, hypervolume "
+                               f"{result.hypervolume:.4g})"))
+    print(f"run_id: {result.run_id}")
+    print(f"mlflow ui --backend-store-uri {result.tracking_uri}")
+    return 0
+
+
+# ---- nas pareto / export ----------------------------------------------------------------------------------------
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    from nas.models import pareto_set
+    from nas.pareto import select
+
+    entries = pareto_set(args.run_id, args.tracking_uri)
+    rows = [e.row() for e in entries]
+    if args.where:
+        rows = select(rows, where=args.where)
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        console.print(_table(rows, f"Pareto set of {args.run_id}"))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from nas.models import export_model
+
+    entry = export_model(args.run_id, args.output, where=args.where, best=args.best, tracking_uri=args.tracking_uri)
+    print(f"wrote {args.output}: trial {entry.trial} (rank {entry.rank}), "
+          + ", ".join(f"{k}={v:.4g}" for k, v in entry.row().items() if k not in ("rank", "trial")))
+    return 0
+
+
+# ---- parser -----------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nas", description="Efficiency-aware neural architecture search.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    space = sub.add_parser("space", help="inspect search spaces").add_subparsers(dest="space_command", required=True)
+    show = space.add_parser("show", help="dimensions, size, hash and one sampled model of each space file")
+    show.add_argument("files", nargs="+")
+    show.add_argument("--seed", type=int, default=0)
+    show.set_defaults(fn=cmd_space_show)
+
+    prof = sub.add_parser("profile", help="MFLOPs, params, latency and memory of one architecture")
+    prof.add_argument("file", help="search-space YAML file")
+    prof.add_argument("--params", required=True, help="architecture params as a JSON object")
+    prof.add_argument("--input-shape", type=_shape, help="C,H,W (default: the space's)")
+    prof.add_argument("--num-classes", type=int, help="default: the space's")
+    prof.add_argument("--batch-size", type=int, default=1)
+    prof.add_argument("--device", default="cpu")
+    prof.add_argument("--json", action="store_true", help="print one JSON object")
+    prof.set_defaults(fn=cmd_profile)
+
+    s = sub.add_parser("search", help="run a search described by an experiment file")
+    s.add_argument("experiment")
+    s.add_argument("--trials", type=int, help="override search.trials")
+    s.add_argument("--seed", type=int, help="override search.seed")
+    s.add_argument("--tracking-uri", help="override tracking.uri (default sqlite:///mlflow.db)")
+    s.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else a local cluster)")
+    s.add_argument("--quiet", action="store_true", help="no live progress display")
+    s.set_defaults(fn=cmd_search)
+
+    for name, fn, helptext in (("pareto", cmd_pareto, "print the Pareto set of a search"),
+                               ("export", cmd_export, "write one Pareto model to a file")):
+        c = sub.add_parser(name, help=helptext)
+        c.add_argument("run_id", help="the search's run id (printed by `nas search`)")
+        c.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+        c.add_argument("--where", help='conditions, e.g. "mflops<=5, val_accuracy>=0.9"')
+        if name == "pareto":
+            c.add_argument("--json", action="store_true")
+        else:
+            c.add_argument("--best", default="val_accuracy", help="metric to pick the best by (default val_accuracy)")
+            c.add_argument("-o", "--output", required=True, help="output file (.pt)")
+        c.set_defaults(fn=fn)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    try:
+        return int(args.fn(args) or 0)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError) as e:
+        from nas.space import SpaceError
+
+        if isinstance(e, SpaceError):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The search controller: an Optuna multi-objective study that proposes architectures and learns from results.
+
+Each proposal is sampled from the space, built and profiled. Hard constraints are checked on the profile BEFORE any
+training: an infeasible candidate is told to Optuna at once (objective values from its profile, accuracy at its
+worst, a positive constraint violation for the constrained samplers) and is never trained. Nothing here imports
+Ray or MLflow; the runner drives it from the Ray driver process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.builders import build
+from nas.experiment import Experiment
+from nas.objectives import METRICS
+from nas.profile import Profile, profile_model, training_flops
+from nas.space import Space
+
+log = logging.getLogger(__name__)
+
+CONSTRAINT_ATTR = "nas_constraint_violation"
+STATUS_ATTR = "nas_status"
+REASON_ATTR = "nas_reason"
+
+
+def _constraints_func(trial: FrozenTrial) -> list[float]:
+    return list(trial.user_attrs.get(CONSTRAINT_ATTR, [0.0]))
+
+
+def _nsga2(exp: Experiment, cf: Callable | None) -> optuna.samplers.BaseSampler:
+    pop = exp.search.population_size or max(8, min(50, exp.search.trials // 3))
+    return optuna.samplers.NSGAIISampler(population_size=pop, seed=exp.search.seed, constraints_func=cf)
+
+
+SAMPLERS: dict[str, Callable[[Experiment, Callable | None], optuna.samplers.BaseSampler]] = {
+    "nsga2": _nsga2,
+    "tpe": lambda exp, cf: optuna.samplers.TPESampler(
+        seed=exp.search.seed, multivariate=True, constant_liar=True, constraints_func=cf,
+        n_startup_trials=max(4, min(10, exp.search.trials // 3)),
+    ),
+    "gp": lambda exp, cf: optuna.samplers.GPSampler(seed=exp.search.seed, constraints_func=cf),
+    "random": lambda exp, cf: optuna.samplers.RandomSampler(seed=exp.search.seed),
+}
+
+
+def make_sampler(exp: Experiment) -> optuna.samplers.BaseSampler:
+    """The sampler named by ``search.sampler``, seeded, constraint-aware where Optuna supports it."""
+    return SAMPLERS[exp.search.sampler](exp, _constraints_func if exp.constraints else None)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A feasible, profiled architecture ready to train."""
+
+    number: int
+    params: dict[str, Any]
+    training: dict[str, Any]
+    profile: Profile
+    propose_seconds: float
+
+
+@dataclass
+class ControllerStats:
+    """Running counts. ``rejected_saved_train_flops`` estimates the training compute that constraint checks saved:
+    3 × forward FLOPs × samples the rejected candidates would have seen."""
+
+    proposed: int = 0
+    rejected: int = 0
+    rejected_saved_train_flops: float = 0.0
+    told_complete: int = 0
+    told_failed: int = 0
+    sampler_seconds: float = 0.0
+    profile_seconds: float = 0.0
+    rejections_by_metric: dict[str, int] = field(default_factory=dict)
+
+
+class NoFeasibleCandidateError(RuntimeError):
+    """The space kept producing candidates that break the hard constraints."""
+
+
+class Controller:
+    """Proposes feasible candidates and tells Optuna the outcomes.
+
+    ``input_shape``/``num_classes`` come from the data. ``train_samples_per_trial`` (epochs × training-set size)
+    is used only to estimate the compute a rejection saved. Not thread-safe: call from one thread.
+    """
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        space: Space,
+        *,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        train_samples_per_trial: int,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+    ) -> None:
+        self.exp, self.space = experiment, space
+        self.input_shape, self.num_classes = tuple(input_shape), num_classes
+        self.train_samples_per_trial = train_samples_per_trial
+        self.stats = ControllerStats()
+        self.study = optuna.create_study(
+            directions=[o.direction for o in experiment.objectives],
+            sampler=make_sampler(experiment),
+            storage=storage,
+            study_name=study_name,
+            load_if_exists=study_name is not None,
+        )
+        self.study.set_metric_names([o.name for o in experiment.objectives])
+        self._live: dict[int, optuna.Trial] = {}
+
+    # -- proposing ---------------------------------------------------------------------------------------------
+
+    def propose(self) -> Candidate:
+        """Ask until a candidate meets every hard constraint; rejected ones are told to Optuna, never trained."""
+        for _ in range(self.exp.search.max_rejections):
+            t0 = time.perf_counter()
+            trial = self.study.ask()
+            params = self.space.sample(trial)
+            training = self._sample_training(trial)
+            t1 = time.perf_counter()
+            profile = self.profile(params)
+            t2 = time.perf_counter()
+            self.stats.sampler_seconds += t1 - t0
+            self.stats.profile_seconds += t2 - t1
+            self.stats.proposed += 1
+            violations = {c.metric: c.violation(self._metric(profile, c.metric)) for c in self.exp.constraints}
+            trial.set_user_attr(CONSTRAINT_ATTR, list(violations.values()) or [0.0])
+            if any(v > 0 for v in violations.values()):
+                self._reject(trial, profile, violations)
+                continue
+            self._live[trial.number] = trial
+            return Candidate(trial.number, params, training, profile, t2 - t0)
+        raise NoFeasibleCandidateError(
+            f"{self.exp.source}: constraints: {self.exp.search.max_rejections} candidates in a row broke the hard "
+            f"constraints ({self._rejection_summary()}). Fix: loosen `constraints` or narrow the space "
+            f"{self.space.source} towards smaller models"
+        )
+
+    def profile(self, params: Mapping[str, Any]) -> Profile:
+        model = build(self.space, params, input_shape=self.input_shape, num_classes=self.num_classes)
+        p = self.exp.profile
+        need_latency = any(n == "latency_ms" for n in self._metric_names())
+        need_mem = any(n == "peak_mem_mb" for n in self._metric_names())
+        return profile_model(
+            model, self.input_shape, device=p.device, batch_size=p.batch_size, warmup=p.warmup, repeats=p.repeats,
+            measure_latency=need_latency, measure_memory=need_mem,
+        )
+
+    def _metric_names(self) -> list[str]:
+        return [o.name for o in self.exp.objectives] + [c.metric for c in self.exp.constraints]
+
+    @staticmethod
+    def _metric(profile: Profile, name: str) -> float:
+        value = getattr(profile, name)
+        if value is None:
+            raise ValueError(f"metric {name!r} is not measurable here (profiling returned None)")
+        return float(value)
+
+    def _sample_training(self, trial: optuna.Trial) -> dict[str, Any]:
+        t = self.exp.training
+        out: dict[str, Any] = {"epochs": t.epochs, "optimizer": t.optimizer, "amp": t.amp, "max_seconds": t.max_seconds}
+        for key in ("lr", "weight_decay"):
+            v = getattr(t, key)
+            out[key] = _suggest(trial, f"train/{key}", v) if isinstance(v, Mapping) else v
+        return out
+
+    def _reject(self, trial: optuna.Trial, profile: Profile, violations: dict[str, float]) -> None:
+        self.stats.rejected += 1
+        for m, v in violations.items():
+            if v > 0:
+                self.stats.rejections_by_metric[m] = self.stats.rejections_by_metric.get(m, 0) + 1
+        self.stats.rejected_saved_train_flops += training_flops(profile.mflops * 1e6, self.train_samples_per_trial)
+        trial.set_user_attr(STATUS_ATTR, "infeasible")
+        trial.set_user_attr(REASON_ATTR, ", ".join(f"{m} exceeds its bound by {v:.4g}" for m, v in violations.items() if v > 0))
+        values = [
+            0.0 if METRICS[o.name].source == "train" else self._metric(profile, o.name) for o in self.exp.objectives
+        ]
+        self.study.tell(trial, values)
+        log.debug("trial %d rejected before training: %s", trial.number, violations)
+
+    def _rejection_summary(self) -> str:
+        return ", ".join(f"{m}: {n}" for m, n in sorted(self.stats.rejections_by_metric.items())) or "none"
+
+    # -- learning ----------------------------------------------------------------------------------------------
+
+    def tell(self, number: int, metrics: Mapping[str, float]) -> None:
+        """Tell Optuna a finished trial's objective values (looked up by objective name in ``metrics``)."""
+        trial = self._live.pop(number)
+        trial.set_user_attr(STATUS_ATTR, "complete")
+        self.study.tell(trial, [float(metrics[o.name]) for o in self.exp.objectives])
+        self.stats.told_complete += 1
+
+    def tell_failed(self, number: int, reason: str) -> None:
+        """Tell Optuna a trial failed; the reason is kept on the Optuna trial."""
+        trial = self._live.pop(number, None)
+        if trial is None:
+            return
+        trial.set_user_attr(STATUS_ATTR, "failed")
+        trial.set_user_attr(REASON_ATTR, reason[:2000])
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.stats.told_failed += 1
+
+
+def _suggest(trial: optuna.Trial, name: str, spec: Mapping[str, Any]) -> Any:
+    kind = spec["type"]
+    if kind == "float":
+        return trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step"))
+    if kind == "int":
+        return trial.suggest_int(name, spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step", 1))
+    if kind == "categorical":
+        return trial.suggest_categorical(name, list(spec["choices"]))
+    raise ValueError(f"training dimension {name!r}: unknown type {kind!r} (int, float or categorical)")

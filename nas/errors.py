@@ -1,0 +1,24 @@
+"""Errors about user input: each names the file, the place inside it, what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ConfigError(ValueError):
+    """A refused input file or flag.
+
+    ``file`` is the file (or flag) at fault, ``path`` the '/'-joined location inside it ('' for the top level),
+    ``problem`` what is wrong and ``fix`` how to fix it. ``str(err)`` is one readable paragraph.
+    """
+
+    def __init__(self, file: str, path: str, problem: str, fix: str) -> None:
+        self.file, self.path, self.problem, self.fix = str(file), path, problem, fix
+        super().__init__(f"{self.file}: {path or '<top>'}: {problem}. Fix: {fix}")
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """' Did you mean 'x'?' when a close option exists, else ''."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""

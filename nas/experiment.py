@@ -1,0 +1,315 @@
+"""Experiment files (``experiments/*.yaml``): what to search, on which data, for which objectives, how.
+
+Loading validates the whole file and raises :class:`ConfigError` naming the file, the field and the fix. Defaults
+keep a short file working: only ``space`` is required. The experiment is the single source of truth for each
+objective's name and direction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas.errors import ConfigError, did_you_mean
+from nas.objectives import METRICS, Direction
+
+SAMPLERS = ("nsga2", "tpe", "gp", "random")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    direction: Direction
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A hard limit on a metric: ``min <= value <= max`` (either bound may be absent)."""
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` is outside the bounds (0 when inside), in the metric's unit."""
+        over = value - self.max if self.max is not None else 0.0
+        under = self.min - value if self.min is not None else 0.0
+        return max(0.0, over, under)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "digits"
+    seed: int = 0
+    batch_size: int = 64
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    data_dir: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Training settings. ``lr`` and ``weight_decay`` may be dimensions (a mapping with ``type:``): they are then
+    sampled with the architecture, under the names ``train/lr`` and ``train/weight_decay``."""
+
+    epochs: int = 10
+    optimizer: str = "adam"
+    lr: float | dict[str, Any] = 3e-3
+    weight_decay: float | dict[str, Any] = 0.0
+    amp: bool = False
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    sampler: str = "nsga2"
+    trials: int = 20
+    concurrency: int = 2
+    seed: int = 0
+    time_budget_s: float | None = None
+    max_failures: int | None = None
+    population_size: int | None = None
+    max_rejections: int = 1000
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    batch_size: int = 1
+    device: str = "cpu"
+    warmup: int = 2
+    repeats: int = 5
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str = DEFAULT_TRACKING_URI
+    experiment: str | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment. ``space`` is an absolute path; ``source`` the file it came from."""
+
+    space: str
+    source: str = "<string>"
+    name: str = "nas"
+    data: DataConfig = field(default_factory=DataConfig)
+    objectives: tuple[Objective, ...] = (Objective("val_accuracy", "maximize"), Objective("mflops", "minimize"))
+    constraints: tuple[Constraint, ...] = ()
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    resources: Resources = field(default_factory=Resources)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or self.name
+
+    def with_overrides(self, **changes: Any) -> Experiment:
+        """A copy with ``search``/``tracking`` fields replaced, e.g. ``trials=6, seed=1, tracking_uri=...``."""
+        search = {k: v for k, v in changes.items() if k in SearchConfig.__dataclass_fields__ and v is not None}
+        exp = replace(self, search=replace(self.search, **search))
+        if changes.get("tracking_uri"):
+            exp = replace(exp, tracking=replace(exp.tracking, uri=changes["tracking_uri"]))
+        return exp
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("raw")
+        return d
+
+
+# ---- parsing -------------------------------------------------------------------------------------------------
+
+_SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "training": TrainingConfig,
+    "search": SearchConfig,
+    "resources": Resources,
+    "profile": ProfileConfig,
+    "tracking": TrackingConfig,
+}
+_TOP_KEYS = ("name", "space", "objectives", "constraints", *_SECTIONS)
+
+
+def load_experiment(path: str | os.PathLike[str]) -> Experiment:
+    """Read and validate an experiment file. Relative ``space`` paths are resolved against the file's folder."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(str(p), "", "experiment file not found", "check the path (experiments/*.yaml ship with nas)")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(str(p), "", f"malformed YAML{where}: {getattr(e, 'problem', e)}",
+                          "fix the YAML syntax (indentation, colons, quotes)") from None
+    return parse_experiment(data, source=str(p), base_dir=p.parent)
+
+
+def parse_experiment(data: Any, *, source: str = "<string>", base_dir: str | os.PathLike[str] = ".") -> Experiment:
+    """Validate a parsed experiment mapping; see the module docstring."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, "", f"the top level must be a mapping, not {type(data).__name__}",
+                          "write `space: ../search_spaces/cnn.yaml` and other sections as keys")
+    _check_keys(data, _TOP_KEYS, source, "")
+    if "space" not in data:
+        raise ConfigError(source, "space", "missing required field", "add `space: ../search_spaces/cnn.yaml`")
+    space = data["space"]
+    if not isinstance(space, str) or not space:
+        raise ConfigError(source, "space", "must be a path to a search-space YAML file", "e.g. `space: ../search_spaces/cnn.yaml`")
+    space_path = (Path(base_dir) / space).resolve() if not os.path.isabs(space) else Path(space)
+    if not space_path.is_file():
+        raise ConfigError(source, "space", f"search-space file {str(space_path)!r} not found",
+                          "give the path relative to the experiment file")
+    sections = {key: _section(data.get(key), cls, source, key) for key, cls in _SECTIONS.items()}
+    objectives = _objectives(data.get("objectives"), source)
+    constraints = _constraints(data.get("constraints"), source)
+    name = data.get("name", Path(source).stem if source != "<string>" else "nas")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(source, "name", "must be a non-empty string", "e.g. `name: digits-cnn`")
+    exp = Experiment(space=str(space_path), source=source, name=name, objectives=objectives,
+                     constraints=constraints, raw=dict(data), **sections)
+    _check_values(exp)
+    return exp
+
+
+def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...] | list[str], source: str, path: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            where = f"{path}/{key}" if path else str(key)
+            raise ConfigError(source, where, f"unknown key {key!r}.{did_you_mean(str(key), allowed)}",
+                              f"use one of: {', '.join(allowed)}")
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _section(value: Any, cls: type, source: str, key: str) -> Any:
+    if value is None:
+        return cls()
+    if not isinstance(value, Mapping):
+        raise ConfigError(source, key, f"must be a mapping, not {type(value).__name__}", f"write `{key}:` then indented fields")
+    fields = cls.__dataclass_fields__
+    _check_keys(value, list(fields), source, key)
+    kwargs = {}
+    for fname, fval in value.items():
+        expected = str(fields[fname].type)
+        ok = _type_ok(fval, expected)
+        if not ok:
+            raise ConfigError(source, f"{key}/{fname}", f"expected {expected}, got {fval!r} ({type(fval).__name__})",
+                              f"set `{fname}` to a value of type {expected}")
+        kwargs[fname] = fval
+    return cls(**kwargs)
+
+
+def _type_ok(value: Any, annotation: str) -> bool:
+    if value is None:
+        return "None" in annotation
+    if isinstance(value, bool):
+        return "bool" in annotation
+    if isinstance(value, Mapping):
+        return "dict" in annotation
+    return any(isinstance(value, _TYPES[t]) for t in _TYPES if t in annotation.replace("dict[str, Any]", ""))
+
+
+def _objectives(value: Any, source: str) -> tuple[Objective, ...]:
+    if value is None:
+        return Experiment.__dataclass_fields__["objectives"].default
+    if not isinstance(value, list) or not value:
+        raise ConfigError(source, "objectives", "must be a non-empty list",
+                          "e.g. `objectives: [{name: val_accuracy, direction: maximize}, {name: mflops, direction: minimize}]`")
+    out: list[Objective] = []
+    for i, item in enumerate(value):
+        path = f"objectives/{i}"
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, Mapping):
+            raise ConfigError(source, path, "each objective must be a mapping with `name` and `direction`",
+                              "e.g. `{name: mflops, direction: minimize}`")
+        _check_keys(item, ("name", "direction"), source, path)
+        name = item.get("name")
+        if name not in METRICS:
+            raise ConfigError(source, f"{path}/name", f"no part of nas produces the metric {name!r}.{did_you_mean(str(name), METRICS)}",
+                              f"use one of: {', '.join(METRICS)}")
+        direction = item.get("direction", METRICS[name].natural_direction)
+        if direction not in ("maximize", "minimize"):
+            raise ConfigError(source, f"{path}/direction", f"unknown direction {direction!r}", "use `maximize` or `minimize`")
+        if any(o.name == name for o in out):
+            raise ConfigError(source, f"{path}/name", f"objective {name!r} is listed twice", "list each objective once")
+        out.append(Objective(name, direction))
+    if len(out) < 2:
+        raise ConfigError(source, "objectives", "a multi-objective search needs at least two objectives",
+                          "add a cost objective, e.g. `{name: mflops, direction: minimize}`")
+    return tuple(out)
+
+
+def _constraints(value: Any, source: str) -> tuple[Constraint, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ConfigError(source, "constraints", "must be a mapping metric -> {max: ..., min: ...}", "e.g. `constraints: {mflops: {max: 5}}`")
+    out = []
+    for metric, bounds in value.items():
+        path = f"constraints/{metric}"
+        if metric not in METRICS:
+            raise ConfigError(source, path, f"unknown metric {metric!r}.{did_you_mean(str(metric), METRICS)}",
+                              f"constrain one of: {', '.join(METRICS)}")
+        if not isinstance(bounds, Mapping) or not bounds:
+            raise ConfigError(source, path, "must be a mapping with `max` and/or `min`", f"e.g. `{metric}: {{max: 5}}`")
+        _check_keys(bounds, ("min", "max"), source, path)
+        for k, b in bounds.items():
+            if isinstance(b, bool) or not isinstance(b, (int, float)):
+                raise ConfigError(source, f"{path}/{k}", f"bound must be a number, got {b!r}", f"e.g. `{k}: 5`")
+        lo, hi = bounds.get("min"), bounds.get("max")
+        if lo is not None and hi is not None and lo > hi:
+            raise ConfigError(source, path, f"min ({lo}) is greater than max ({hi})", "swap them or widen the range")
+        out.append(Constraint(metric, None if lo is None else float(lo), None if hi is None else float(hi)))
+    return tuple(out)
+
+
+def _check_values(exp: Experiment) -> None:
+    s, src = exp.search, exp.source
+    checks: list[tuple[bool, str, str, str]] = [
+        (s.sampler in SAMPLERS, "search/sampler", f"unknown sampler {s.sampler!r}.{did_you_mean(s.sampler, SAMPLERS)}",
+         f"use one of: {', '.join(SAMPLERS)}"),
+        (s.trials >= 1, "search/trials", f"must be >= 1, got {s.trials}", "set `trials: 20`"),
+        (s.concurrency >= 1, "search/concurrency", f"must be >= 1, got {s.concurrency}", "set `concurrency: 2`"),
+        (s.time_budget_s is None or s.time_budget_s > 0, "search/time_budget_s", "must be positive", "remove it or set seconds > 0"),
+        (s.max_failures is None or s.max_failures >= 0, "search/max_failures", "must be >= 0", "remove it or set a count"),
+        (exp.training.epochs >= 1, "training/epochs", f"must be >= 1, got {exp.training.epochs}", "set `epochs: 10`"),
+        (exp.training.optimizer in OPTIMIZERS, "training/optimizer",
+         f"unknown optimizer {exp.training.optimizer!r}.{did_you_mean(exp.training.optimizer, OPTIMIZERS)}",
+         f"use one of: {', '.join(OPTIMIZERS)}"),
+        (exp.data.batch_size >= 1, "data/batch_size", "must be >= 1", "set `batch_size: 64`"),
+        (0 < exp.data.val_fraction < 1, "data/val_fraction", "must be in (0, 1)", "set `val_fraction: 0.2`"),
+        (0 <= exp.data.test_fraction < 1 and exp.data.val_fraction + exp.data.test_fraction < 1, "data/test_fraction",
+         "val_fraction + test_fraction must leave training data", "lower the fractions"),
+        (exp.resources.cpu > 0, "resources/cpu", "must be > 0", "set `cpu: 1`"),
+        (0 <= exp.resources.gpu, "resources/gpu", "must be >= 0", "set `gpu: 0` or a fraction like 0.25"),
+        (exp.profile.batch_size >= 1, "profile/batch_size", "must be >= 1", "set `batch_size: 1`"),
+    ]
+    for ok, path, problem, fix in checks:
+        if not ok:
+            raise ConfigError(src, path, problem, fix)
+    for key in ("lr", "weight_decay"):
+        v = getattr(exp.training, key)
+        if isinstance(v, Mapping) and "type" not in v:
+            raise ConfigError(src, f"training/{key}", "a mapping here must be a dimension with `type:`",
+                              f"e.g. `{key}: {{type: float, low: 1.0e-4, high: 1.0e-2, log: true}}`")

@@ -1,0 +1,99 @@
+"""Pareto fronts, hypervolume and selection queries over plain rows (dicts of metric -> value).
+
+Directions are given per objective; internally every objective is turned into a loss to minimize
+(``sign * value``) and handed to moocore, the reference implementation of these algorithms.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import moocore
+import numpy as np
+
+from nas.objectives import Direction, sign
+
+
+def _losses(rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[str, Direction]]) -> np.ndarray:
+    return np.array([[sign(d) * float(r[name]) for name, d in objectives] for r in rows], dtype=float).reshape(
+        len(rows), len(objectives)
+    )
+
+
+def pareto_mask(rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[str, Direction]]) -> list[bool]:
+    """True for each row not dominated by another (ties kept). Rows with a non-finite objective are never on it."""
+    if not rows:
+        return []
+    losses = _losses(rows, objectives)
+    finite = np.isfinite(losses).all(axis=1)
+    mask = np.zeros(len(rows), dtype=bool)
+    if finite.any():
+        mask[finite] = moocore.is_nondominated(losses[finite], keep_weakly=True)
+    return mask.tolist()
+
+
+def pareto_ranks(rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[str, Direction]]) -> list[int]:
+    """Non-dominated sorting rank of each row: 0 for the front, 1 for the next layer, ..."""
+    if not rows:
+        return []
+    return [int(r) for r in moocore.pareto_rank(_losses(rows, objectives))]
+
+
+def hypervolume(
+    rows: Sequence[Mapping[str, Any]],
+    objectives: Sequence[tuple[str, Direction]],
+    reference: Mapping[str, float],
+) -> float:
+    """Hypervolume dominated by ``rows`` and bounded by ``reference`` (a value per objective, in its own unit).
+
+    Rows that do not strictly improve on the reference in every objective add nothing. The unit is the product of
+    the objectives' units, so compare hypervolumes only under the same reference.
+    """
+    ref = np.array([sign(d) * float(reference[name]) for name, d in objectives])
+    if not rows:
+        return 0.0
+    losses = _losses(rows, objectives)
+    keep = np.isfinite(losses).all(axis=1) & (losses < ref).all(axis=1)
+    if not keep.any():
+        return 0.0
+    return float(moocore.hypervolume(losses[keep], ref=ref))
+
+
+_OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq, "!=": operator.ne}
+_COND = re.compile(r"^\s*([A-Za-z_][\w./]*)\s*(<=|>=|==|!=|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+def parse_where(expr: str) -> list[tuple[str, str, float]]:
+    """Parse ``"mflops<=5, params<1e5"`` (``,`` or ``and`` between conditions) into (metric, op, number) triples."""
+    parts = [p for p in re.split(r",|\band\b", expr) if p.strip()]
+    out = []
+    for part in parts:
+        m = _COND.match(part)
+        if not m:
+            raise ValueError(f"cannot read condition {part.strip()!r}; write e.g. 'mflops<=5' or 'val_accuracy>=0.9'")
+        try:
+            out.append((m.group(1), m.group(2), float(m.group(3))))
+        except ValueError:
+            raise ValueError(f"{m.group(3)!r} in {part.strip()!r} is not a number") from None
+    return out
+
+
+def select(
+    rows: Sequence[Mapping[str, Any]], *, where: str | None = None, best: str | None = None, direction: Direction = "maximize"
+) -> list[Mapping[str, Any]]:
+    """Rows meeting every condition of ``where``, sorted best first by ``best`` (ties keep input order)."""
+    conds = parse_where(where) if where else []
+    for metric, _, _ in conds:
+        if rows and metric not in rows[0]:
+            raise ValueError(f"unknown metric {metric!r} in --where; known: {', '.join(sorted(rows[0]))}")
+    kept = [r for r in rows if all(_OPS[op](float(r[m]), v) for m, op, v in conds)]
+    if best:
+        if kept and best not in kept[0]:
+            raise ValueError(f"unknown metric {best!r} for --best; known: {', '.join(sorted(kept[0]))}")
+        s = sign(direction)
+        kept.sort(key=lambda r: s * float(r[best]) if math.isfinite(float(r[best])) else math.inf)
+    return kept

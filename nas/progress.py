@@ -1,0 +1,51 @@
+"""Live progress of a search in the terminal (rich): done/running/failed, front size, hypervolume, compute, ETA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from nas.search import SearchState
+
+
+def _fmt_s(s: float | None) -> str:
+    if s is None:
+        return "?"
+    m, sec = divmod(int(s), 60)
+    return f"{m}m{sec:02d}s"
+
+
+def render(state: SearchState) -> Table:
+    t = Table(title=f"nas search {state.run_id[:8]}", show_header=True, header_style="bold")
+    for col in ("done", "running", "failed", "rejected", "front", "hypervolume", "train compute", "elapsed", "ETA"):
+        t.add_column(col, justify="right")
+    t.add_row(
+        f"{state.done}/{state.planned}", str(state.running), str(state.failed), str(state.rejected),
+        str(state.pareto_size), f"{state.hypervolume:.4g}", f"{state.train_tflops:.3g} TFLOPs",
+        _fmt_s(state.elapsed_s), _fmt_s(state.eta_s),
+    )
+    return t
+
+
+class LiveProgress:
+    """Context manager whose ``update(state)`` redraws one live table (refreshes at most 4 times a second)."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self._live: Live | None = None
+
+    def __enter__(self) -> LiveProgress:
+        self._live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        assert self._live is not None
+        self._live.__exit__(*exc)
+
+    def update(self, state: SearchState) -> None:
+        if self._live is not None:
+            self._live.update(render(state))

@@ -1,0 +1,246 @@
+"""The one module that imports MLflow: a parent run per search, a child run per trial, Pareto models.
+
+Logging is batched (one ``log_batch`` per trial and per progress update, chunked to MLflow's limits). The parent
+run carries the experiment and space files, the space hash, seeds, hardware and package versions, metrics over
+time and the Pareto artifacts; each child run carries one trial's architecture, per-epoch metrics, profile and
+status. Any tracking URI works; the default is ``sqlite:///mlflow.db`` (MLflow 3's own default).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+
+from nas.errors import ConfigError
+from nas.records import TrialRecord
+
+log = logging.getLogger(__name__)
+
+TAG_KIND = "nas.kind"  # "search" on the parent, "trial" on children
+TAG_SEARCH = "nas.search_run_id"
+TAG_PARETO = "nas.pareto"
+TAG_STATUS = "nas.status"
+MODEL_DIR = "nas_model"
+_MAX_PARAMS, _MAX_TAGS, _MAX_METRICS = 100, 100, 1000
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """Artifacts of a ``sqlite:///x/mlflow.db`` store go to ``x/mlartifacts``, beside the database."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):]).expanduser()
+        return (db.resolve().parent / "mlartifacts").as_uri()
+    return None
+
+
+def _chunks(items: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def _param_value(v: Any) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+    return s[:6000]
+
+
+def client_for(uri: str) -> MlflowClient:
+    """A client for ``uri``, failing early with a clear message when the store cannot be reached."""
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        client.search_experiments(max_results=1)
+    except Exception as e:  # MLflow raises many types for a bad store
+        raise ConfigError("--tracking-uri", "", f"cannot reach the MLflow tracking store {uri!r}: {e}",
+                          "pass a reachable URI, e.g. sqlite:///mlflow.db or http://host:5000") from None
+    return client
+
+
+class SearchTracker:
+    """Logs one search. Call :meth:`start`, then :meth:`log_trial`/:meth:`log_progress` as the search goes, then
+    :meth:`finish`. Each call is a handful of batched requests; ``seconds`` accumulates the time spent here."""
+
+    def __init__(self, uri: str, experiment_name: str) -> None:
+        self.uri = uri
+        self.client = client_for(uri)
+        self.seconds = 0.0
+        exp = self.client.get_experiment_by_name(experiment_name)
+        if exp is None:
+            exp_id = self.client.create_experiment(experiment_name, artifact_location=artifact_root_for(uri))
+        else:
+            exp_id = exp.experiment_id
+        # MLflow 3 opens experiments in its GenAI view unless told they hold training runs.
+        self.client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+        self.experiment_id = exp_id
+        self.run_id: str | None = None
+
+    # -- parent run --------------------------------------------------------------------------------------------
+
+    def start(self, run_name: str, params: Mapping[str, Any], tags: Mapping[str, Any],
+              texts: Mapping[str, str]) -> str:
+        """Create the parent run; log ``params``, ``tags`` and text artifacts (file name -> content)."""
+        t0 = time.perf_counter()
+        run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                     tags={TAG_KIND: "search", **{k: str(v) for k, v in tags.items()}})
+        self.run_id = run.info.run_id
+        self._batch(self.run_id, params=params)
+        for name, text in texts.items():
+            self.client.log_text(self.run_id, text, name)
+        self.seconds += time.perf_counter() - t0
+        return self.run_id
+
+    def log_progress(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Search-level metrics at ``step`` (trials finished so far)."""
+        t0 = time.perf_counter()
+        self._batch(self._parent(), metrics={k: v for k, v in metrics.items() if v is not None}, step=step)
+        self.seconds += time.perf_counter() - t0
+
+    def log_artifacts(self, files: Mapping[str, str | bytes], tags: Mapping[str, Any] | None = None) -> None:
+        """Write (overwrite) parent-run artifacts: file name -> text or bytes; optional tags with them."""
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as d:
+            for name, content in files.items():
+                p = Path(d, name)
+                p.write_bytes(content if isinstance(content, bytes) else content.encode())
+            self.client.log_artifacts(self._parent(), d)
+        if tags:
+            self._batch(self._parent(), tags=tags)
+        self.seconds += time.perf_counter() - t0
+
+    def finish(self, status: str = "FINISHED", tags: Mapping[str, Any] | None = None) -> None:
+        t0 = time.perf_counter()
+        if tags:
+            self._batch(self._parent(), tags=tags)
+        self.client.set_terminated(self._parent(), status=status)
+        self.seconds += time.perf_counter() - t0
+
+    # -- child runs --------------------------------------------------------------------------------------------
+
+    def log_trial(self, rec: TrialRecord) -> str:
+        """One child run for a finished or failed trial, in ~3 requests. Returns its run id."""
+        t0 = time.perf_counter()
+        parent = self._parent()
+        tags = {
+            "mlflow.parentRunId": parent, TAG_KIND: "trial", TAG_SEARCH: parent, TAG_STATUS: rec.status,
+            "nas.trial_number": str(rec.number),
+        }
+        if rec.reason:
+            tags["nas.failure_reason"] = rec.reason[:4000]
+        run = self.client.create_run(self.experiment_id, start_time=int(rec.start_time * 1000) or None,
+                                     tags=tags, run_name=f"trial-{rec.number:04d}")
+        rid = run.info.run_id
+        params = {**{f"arch/{k}": v for k, v in rec.params.items()}, **{f"train/{k}": v for k, v in rec.training.items()}}
+        ts = int(rec.end_time * 1000) or _now_ms()
+        metrics = [Metric(k, float(v), ts, 0) for k, v in {**rec.profile, **rec.metrics}.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        for ep in rec.history:
+            step = int(ep.get("epoch", 0))
+            metrics += [Metric(f"epoch/{k}", float(v), ts, step) for k, v in ep.items() if k != "epoch"]
+        self._batch(rid, params=params, metric_list=metrics)
+        self.client.set_terminated(rid, status="FINISHED" if rec.status == "complete" else "FAILED",
+                                   end_time=int(rec.end_time * 1000) or None)
+        rec.run_id = rid
+        self.seconds += time.perf_counter() - t0
+        return rid
+
+    def mark_pareto(self, rec: TrialRecord, rank: int) -> None:
+        assert rec.run_id is not None
+        self._batch(rec.run_id, tags={TAG_PARETO: "true", "nas.pareto_rank": rank})
+
+    def log_model(self, rec: TrialRecord, model_dir: str, register_as: str | None) -> str | None:
+        """Log a Pareto model's folder (weights + arch.json + space.yaml) on its child run and register it."""
+        t0 = time.perf_counter()
+        assert rec.run_id is not None
+        self.client.log_artifacts(rec.run_id, model_dir, MODEL_DIR)
+        version = None
+        if register_as:
+            try:
+                try:
+                    self.client.create_registered_model(register_as)
+                except MlflowException:
+                    pass  # already registered
+                source = f"{self.client.get_run(rec.run_id).info.artifact_uri}/{MODEL_DIR}"
+                mv = self.client.create_model_version(register_as, source=source, run_id=rec.run_id,
+                                                      tags={"nas.trial_number": str(rec.number)})
+                version = mv.version
+            except MlflowException as e:  # a store without a registry still keeps the artifacts
+                log.warning("could not register model of trial %d: %s", rec.number, e)
+        self.seconds += time.perf_counter() - t0
+        return version
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+
+    def _parent(self) -> str:
+        if self.run_id is None:
+            raise RuntimeError("SearchTracker.start() was not called")
+        return self.run_id
+
+    def _batch(self, run_id: str, *, params: Mapping[str, Any] | None = None, metrics: Mapping[str, float] | None = None,
+               tags: Mapping[str, Any] | None = None, step: int = 0, metric_list: list[Metric] | None = None) -> None:
+        ts = _now_ms()
+        p = [Param(k, _param_value(v)) for k, v in (params or {}).items()]
+        m = list(metric_list or []) + [Metric(k, float(v), ts, step) for k, v in (metrics or {}).items()]
+        t = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        for chunk in _chunks(p, _MAX_PARAMS):
+            self.client.log_batch(run_id, params=chunk)
+        for chunk in _chunks(t, _MAX_TAGS):
+            self.client.log_batch(run_id, tags=chunk)
+        for chunk in _chunks(m, _MAX_METRICS):
+            self.client.log_batch(run_id, metrics=chunk)
+
+
+# ---- reading back ------------------------------------------------------------------------------------------------
+
+def default_tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+
+
+def get_search_run(client: MlflowClient, run_id: str) -> Any:
+    """The parent run ``run_id``; ConfigError when it does not exist or is not a search."""
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError("RUN_ID", "", f"no run {run_id!r} in the tracking store {client.tracking_uri!r}",
+                          "copy the id from the `run_id:` line `nas search` printed, or pass --tracking-uri") from None
+    if run.data.tags.get(TAG_KIND) != "search":
+        parent = run.data.tags.get("mlflow.parentRunId")
+        if parent:
+            return get_search_run(client, parent)
+        raise ConfigError("RUN_ID", "", f"run {run_id!r} is not a nas search", "pass the parent run of a `nas search`")
+    return run
+
+
+def trial_runs(client: MlflowClient, search_run: Any, *, pareto_only: bool = False) -> list[Any]:
+    """The child runs of a search (optionally only the Pareto-optimal ones)."""
+    flt = f"tags.`{TAG_SEARCH}` = '{search_run.info.run_id}'"
+    if pareto_only:
+        flt += f" and tags.`{TAG_PARETO}` = 'true'"
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs([search_run.info.experiment_id], flt, ViewType.ALL, 1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def download_model_dir(client: MlflowClient, trial_run_id: str, dst: str) -> str:
+    """Download a logged Pareto model folder; returns its local path."""
+    return client.download_artifacts(trial_run_id, MODEL_DIR, dst)
+
+
+def set_tracking_uri(uri: str) -> None:
+    mlflow.set_tracking_uri(uri)

@@ -1,0 +1,134 @@
+"""One trial, pure torch: rebuild the architecture, train it, evaluate every epoch, hand back weights.
+
+The runner calls :func:`run_trial` inside a Ray worker; nothing here imports Ray or MLflow, so a trial can be
+replayed in-process (tests, benchmarks, ``nas export``). A :class:`TrialSpec` is plain data that crosses the
+process boundary as a dict.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import yaml
+
+from nas.builders import build
+from nas.data import Splits, load_data
+from nas.profile import training_flops
+from nas.space import Space, parse_space
+from nas.train import TrainResult, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything a worker needs to run one trial. ``params`` is the flat architecture dict of the space;
+    ``training`` the resolved training settings (sampled ``lr``/``weight_decay`` included)."""
+
+    number: int
+    params: dict[str, Any]
+    space_yaml: str
+    space_source: str
+    space_hash: str
+    data: dict[str, Any]
+    training: dict[str, Any]
+    seed: int
+    mflops: float
+    cpu_threads: int = 1
+    device: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrialSpec:
+        return cls(**d)
+
+
+_SPLITS_CACHE: dict[tuple, Splits] = {}
+_SPACE_CACHE: dict[str, Space] = {}
+
+
+def cached_splits(data: dict[str, Any]) -> Splits:
+    """Load a dataset once per process (reused Ray actors keep it across trials)."""
+    key = (data["name"], data.get("seed", 0), data.get("val_fraction"), data.get("test_fraction"),
+           data.get("data_dir"), repr(sorted((data.get("options") or {}).items())))
+    if key not in _SPLITS_CACHE:
+        _SPLITS_CACHE[key] = load_data(
+            data["name"], seed=data.get("seed", 0), data_dir=data.get("data_dir"),
+            val_fraction=data.get("val_fraction", 0.2), test_fraction=data.get("test_fraction", 0.2),
+            **(data.get("options") or {}),
+        )
+    return _SPLITS_CACHE[key]
+
+
+def space_from_spec(spec: TrialSpec) -> Space:
+    """The trial's space, parsed from the YAML text it carries (workers need no shared filesystem)."""
+    if spec.space_hash not in _SPACE_CACHE:
+        space = parse_space(yaml.safe_load(spec.space_yaml), source=spec.space_source)
+        if space.hash != spec.space_hash:
+            raise ValueError(f"space hash mismatch: {space.hash} != {spec.space_hash} ({spec.space_source})")
+        _SPACE_CACHE[spec.space_hash] = space
+    return _SPACE_CACHE[spec.space_hash]
+
+
+def pick_device(preference: str) -> torch.device:
+    """``auto`` means CUDA when this process was given a GPU, else CPU."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preference)
+
+
+def run_trial(
+    spec: TrialSpec, on_epoch: Callable[[dict[str, float]], bool | None] | None = None
+) -> tuple[TrainResult, dict[str, torch.Tensor], dict[str, float]]:
+    """Build, train and evaluate one architecture.
+
+    ``on_epoch`` receives each epoch's metrics (``val_accuracy`` etc., plus ``train_flops`` so far) and may return
+    True to stop early. Returns the training result, the final weights (CPU tensors) and the final metrics.
+    """
+    torch.set_num_threads(max(1, int(spec.cpu_threads)))
+    splits = cached_splits(spec.data)
+    space = space_from_spec(spec)
+    model = build(space, spec.params, input_shape=splits.input_shape, num_classes=splits.num_classes, seed=spec.seed)
+    device = pick_device(spec.device)
+    flops_per_sample = spec.mflops * 1e6
+
+    def _on_epoch(ep: Any) -> bool | None:
+        if on_epoch is None:
+            return None
+        return on_epoch({
+            "epoch": ep.epoch,
+            "train_loss": ep.train_loss,
+            "train_accuracy": ep.train_accuracy,
+            "val_loss": ep.val_loss,
+            "val_accuracy": ep.val_accuracy,
+            "samples_seen": ep.samples_seen,
+            "epoch_seconds": ep.epoch_seconds,
+            "train_flops": training_flops(flops_per_sample, ep.samples_seen),
+        })
+
+    t = spec.training
+    start = time.perf_counter()
+    result = train(
+        model, splits, epochs=int(t["epochs"]), batch_size=int(spec.data.get("batch_size", 64)),
+        optimizer=t.get("optimizer", "adam"), lr=float(t["lr"]), weight_decay=float(t.get("weight_decay", 0.0)),
+        device=device, amp=bool(t.get("amp", False)), seed=spec.seed, max_seconds=t.get("max_seconds"),
+        on_epoch=_on_epoch,
+    )
+    final = {
+        "val_accuracy": result.final_val_accuracy,
+        "train_seconds": result.train_seconds,
+        "trial_seconds": time.perf_counter() - start,
+        "samples_seen": float(result.samples_seen),
+        "train_flops": training_flops(flops_per_sample, result.samples_seen),
+        "epochs_run": float(len(result.epochs)),
+    }
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return result, state, final
