@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from nas.builders import build
 from nas.experiment import Experiment
@@ -25,34 +26,30 @@ from nas.space import Space
 
 log = logging.getLogger(__name__)
 
-CONSTRAINT_ATTR = "nas_constraint_violation"
 STATUS_ATTR = "nas_status"
 REASON_ATTR = "nas_reason"
 
 
-def _constraints_func(trial: FrozenTrial) -> list[float]:
-    return list(trial.user_attrs.get(CONSTRAINT_ATTR, [0.0]))
-
-
-def _nsga2(exp: Experiment, cf: Callable | None) -> optuna.samplers.BaseSampler:
+def _nsga2(exp: Experiment) -> optuna.samplers.BaseSampler:
     pop = exp.search.population_size or max(8, min(50, exp.search.trials // 3))
-    return optuna.samplers.NSGAIISampler(population_size=pop, seed=exp.search.seed, constraints_func=cf)
+    return optuna.samplers.NSGAIISampler(population_size=pop, seed=exp.search.seed)
 
 
-SAMPLERS: dict[str, Callable[[Experiment, Callable | None], optuna.samplers.BaseSampler]] = {
+SAMPLERS: dict[str, Callable[[Experiment], optuna.samplers.BaseSampler]] = {
     "nsga2": _nsga2,
-    "tpe": lambda exp, cf: optuna.samplers.TPESampler(
-        seed=exp.search.seed, multivariate=True, constant_liar=True, constraints_func=cf,
+    "tpe": lambda exp: optuna.samplers.TPESampler(
+        seed=exp.search.seed, multivariate=True, constant_liar=True,
         n_startup_trials=max(4, min(10, exp.search.trials // 3)),
     ),
-    "gp": lambda exp, cf: optuna.samplers.GPSampler(seed=exp.search.seed, constraints_func=cf),
-    "random": lambda exp, cf: optuna.samplers.RandomSampler(seed=exp.search.seed),
+    "gp": lambda exp: optuna.samplers.GPSampler(seed=exp.search.seed),
+    "random": lambda exp: optuna.samplers.RandomSampler(seed=exp.search.seed),
 }
 
 
 def make_sampler(exp: Experiment) -> optuna.samplers.BaseSampler:
-    """The sampler named by ``search.sampler``, seeded, constraint-aware where Optuna supports it."""
-    return SAMPLERS[exp.search.sampler](exp, _constraints_func if exp.constraints else None)
+    """The sampler named by ``search.sampler``, seeded. NSGA-II, TPE and GP read each trial's constraint values
+    (``Trial.set_constraint``; feasible when all are <= 0) and prefer feasible trials."""
+    return SAMPLERS[exp.search.sampler](exp)
 
 
 @dataclass(frozen=True)
@@ -114,7 +111,9 @@ class Controller:
             study_name=study_name,
             load_if_exists=study_name is not None,
         )
-        self.study.set_metric_names([o.name for o in experiment.objectives])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.study.set_metric_names([o.name for o in experiment.objectives])
         self._live: dict[int, optuna.Trial] = {}
 
     # -- proposing ---------------------------------------------------------------------------------------------
@@ -133,7 +132,8 @@ class Controller:
             self.stats.profile_seconds += t2 - t1
             self.stats.proposed += 1
             violations = {c.metric: c.violation(self._metric(profile, c.metric)) for c in self.exp.constraints}
-            trial.set_user_attr(CONSTRAINT_ATTR, list(violations.values()) or [0.0])
+            for metric, v in violations.items():
+                trial.set_constraint(metric, v)
             if any(v > 0 for v in violations.values()):
                 self._reject(trial, profile, violations)
                 continue

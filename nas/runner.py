@@ -30,6 +30,12 @@ from nas.trial import TrialSpec, run_trial
 
 log = logging.getLogger(__name__)
 
+# Tune's own CSV/JSON/TensorBoard loggers and console reporter duplicate what MLflow records and cost time per
+# result; the snapshot warning fires on every short trial. Users can still override these from the environment.
+for _key, _value in {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0",
+                     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}.items():
+    os.environ.setdefault(_key, _value)
+
 FINAL_KEY = "nas_final"
 FAILED_KEY = "nas_failed"
 ERROR_KEY = "nas_error"
@@ -111,6 +117,13 @@ class _Searcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """Outcomes reach the controller through :class:`_Forwarder`, which sees checkpoints and errors too."""
 
+    def save(self, checkpoint_path: str) -> None:
+        """Tune snapshots the searcher; the study itself lives in Optuna, so only the id map is kept."""
+        Path(checkpoint_path).write_text(json.dumps(self.numbers))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.numbers = {k: int(v) for k, v in json.loads(Path(checkpoint_path).read_text()).items()}
+
 
 class _Forwarder(Callback):
     def __init__(self, observer: Observer, searcher: _Searcher, times: RunnerTimes) -> None:
@@ -182,13 +195,17 @@ def run_trials(
         tune_config=tune.TuneConfig(
             search_alg=searcher, num_samples=max_trials, max_concurrent_trials=concurrency,
             reuse_actors=True, time_budget_s=time_budget_s,
+            trial_name_creator=lambda t: f"trial_{searcher.numbers.get(t.trial_id, t.trial_id)}",
+            trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
         ),
         run_config=tune.RunConfig(
             name=name, storage_path=storage_path, verbose=0, callbacks=[_Forwarder(observer, searcher, times)],
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             log_to_file=False,
         ),
     )
+    # The ResultGrid Tune builds at the end reads its own JSON logs, which are off: every result already reached
+    # the observer, so its "failed to fetch metrics" warning is noise here.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     tuner.fit()
     return times

@@ -1,0 +1,27 @@
+"""Shared fixtures. End-to-end tests start one real local Ray cluster per session (2 CPUs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real local Ray cluster, shared by the end-to-end tests of one session."""
+    import ray
+
+    from nas.runner import init_ray
+
+    init_ray(num_cpus=2)
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,114 @@
+"""End to end: a real search with real Ray (local cluster), real MLflow (sqlite in a temp dir), real Optuna.
+
+Checks the parent run and its child runs, Pareto tags and artifacts, that a constraint-violating architecture is
+never trained, and the ``load_model`` round trip (re-evaluated accuracy equals the logged one).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import FIXTURES
+from mlflow import MlflowClient
+
+import nas
+from nas.data import load_data
+from nas.experiment import load_experiment
+from nas.search import run_search
+from nas.train import evaluate
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+MFLOPS_MAX = 0.1  # the tiny space spans ~0.01-0.6 MFLOPs, so some samples break this and must be rejected
+
+
+def _experiment(tmp_path: Path, **search) -> Path:
+    doc = {
+        "name": "e2e",
+        "space": str(FIXTURES / "tiny_cnn.yaml"),
+        "data": {"name": "digits", "seed": 0, "batch_size": 64},
+        "objectives": [{"name": "val_accuracy", "direction": "maximize"}, {"name": "mflops", "direction": "minimize"}],
+        "constraints": {"mflops": {"max": MFLOPS_MAX}},
+        "training": {"epochs": 3, "lr": 0.01},
+        "search": {"sampler": "nsga2", "trials": 6, "concurrency": 2, "seed": 3, **search},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "e2e"},
+    }
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory, ray_cluster):
+    tmp = tmp_path_factory.mktemp("e2e")
+    exp = load_experiment(_experiment(tmp))
+    result = run_search(exp, storage_path=str(tmp / "ray"))
+    return exp, result
+
+
+def test_parent_and_child_runs(search):
+    exp, result = search
+    client = MlflowClient(exp.tracking.uri)
+    parent = client.get_run(result.run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["nas.kind"] == "search"
+    assert len(parent.data.tags["nas.space_hash"]) == 16
+    assert parent.data.params["sampler"] == "nsga2"
+    assert json.loads(parent.data.tags["nas.versions"])["optuna"]
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{result.run_id}'")
+    assert len(children) == 6
+    for child in children:
+        assert child.info.status == "FINISHED", child.data.tags.get("nas.failure_reason")
+        assert 0.0 <= child.data.metrics["val_accuracy"] <= 1.0
+        assert child.data.metrics["mflops"] > 0 and child.data.metrics["params"] > 0
+        assert "train_seconds" in child.data.metrics
+        assert any(k.startswith("arch/") for k in child.data.params)
+        history = client.get_metric_history(child.info.run_id, "epoch/val_accuracy")
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == [1, 2, 3]
+    assert parent.data.metrics["trials_finished"] == 6
+    assert parent.data.metrics["hypervolume"] > 0
+
+
+def test_pareto_tags_and_artifacts(search):
+    exp, result = search
+    client = MlflowClient(exp.tracking.uri)
+    names = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"pareto.csv", "pareto.png", "experiment.yaml", "space.yaml"} <= names
+    pareto = client.search_runs(
+        [client.get_run(result.run_id).info.experiment_id],
+        f"tags.`nas.search_run_id` = '{result.run_id}' and tags.`nas.pareto` = 'true'",
+    )
+    assert len(pareto) == len(result.pareto) >= 1
+    tagged = client.get_run(result.run_id).data.tags["nas.pareto_trials"].split(",")
+    assert sorted(int(t) for t in tagged) == sorted(r.number for r in result.pareto)
+    for run in pareto:
+        assert "nas_model" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    csv_path = client.download_artifacts(result.run_id, "pareto.csv")
+    assert len(Path(csv_path).read_text().strip().splitlines()) == len(result.pareto) + 1
+
+
+def test_constraint_violating_candidates_are_never_trained(search):
+    exp, result = search
+    client = MlflowClient(exp.tracking.uri)
+    parent = client.get_run(result.run_id)
+    assert parent.data.metrics["rejected_candidates"] >= 1, "the space should produce some too-large candidates"
+    assert parent.data.metrics["rejected_saved_tflops"] > 0
+    trained = client.search_runs([parent.info.experiment_id], f"tags.`nas.search_run_id` = '{result.run_id}'")
+    assert all(r.data.metrics["mflops"] <= MFLOPS_MAX for r in trained)
+    # every trained trial number is a feasible Optuna trial; rejected ones never reached Ray
+    trained_numbers = {int(r.data.tags["nas.trial_number"]) for r in trained}
+    assert all(rec.profile["mflops"] <= MFLOPS_MAX for rec in result.records)
+    assert trained_numbers == {rec.number for rec in result.records}
+
+
+def test_load_model_round_trip(search):
+    exp, result = search
+    model = nas.load_model(result.run_id, rank=0, tracking_uri=exp.tracking.uri)
+    best = max(result.pareto, key=lambda r: r.metrics["val_accuracy"])
+    assert model.nas_arch["trial"] == best.number
+    splits = load_data("digits", seed=0)
+    acc, _ = evaluate(model, splits.val)
+    assert acc == pytest.approx(best.metrics["val_accuracy"], abs=1e-6)
