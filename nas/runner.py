@@ -94,7 +94,15 @@ def _trainable(config: dict[str, Any]) -> None:
         tune.report({**final, FINAL_KEY: 1.0}, checkpoint=Checkpoint.from_directory(d))
 
 
-class _Searcher(Searcher):
+class _Unpicklable:
+    """Tune pickles its searcher and callbacks to snapshot the experiment; the live observer (threads, stores)
+    stays behind: resuming reconnects a new observer instead."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("observer", "times")}
+
+
+class _Searcher(_Unpicklable, Searcher):
     """Tune searcher that gets each new trial from the observer (which asks the controller)."""
 
     def __init__(self, observer: Observer, times: RunnerTimes) -> None:
@@ -125,7 +133,7 @@ class _Searcher(Searcher):
         self.numbers = {k: int(v) for k, v in json.loads(Path(checkpoint_path).read_text()).items()}
 
 
-class _Forwarder(Callback):
+class _Forwarder(_Unpicklable, Callback):
     def __init__(self, observer: Observer, searcher: _Searcher, times: RunnerTimes) -> None:
         self.observer, self.searcher, self.times = observer, searcher, times
         self.done: set[str] = set()

@@ -94,7 +94,7 @@ class _Loop:
 
     def __init__(self, exp: Experiment, space: Space, controller: Controller, tracker: SearchTracker,
                  reference: dict[str, float], planned: int, on_update: Callable[[SearchState], None] | None,
-                 artifact_every_s: float = 5.0) -> None:
+                 artifact_every_s: float = 5.0, progress_every_s: float = 1.0) -> None:
         self.exp, self.space, self.controller, self.tracker = exp, space, controller, tracker
         self.reference = reference
         self.objectives = [(o.name, o.direction) for o in exp.objectives]
@@ -104,6 +104,7 @@ class _Loop:
         self.started = time.time()
         self.space_yaml = Path(space.source).read_text()
         self.artifact_every_s, self._last_artifacts = artifact_every_s, 0.0
+        self.progress_every_s, self._last_progress = progress_every_s, 0.0
         self.bookkeeping_s = 0.0
         self.proposed = 0
         self.failures_allowed = exp.search.max_failures
@@ -178,10 +179,12 @@ class _Loop:
         self.state.trial_seconds += max(0.0, rec.end_time - rec.start_time)
         front, hv = self.front()
         self.state.pareto_size, self.state.hypervolume = len(front), hv
-        self.tracker.log_trial(rec)
-        self.tracker.log_progress(self.state.done, self.progress_metrics())
+        self.tracker.defer(self.tracker.log_trial, rec)
+        if time.time() - self._last_progress >= self.progress_every_s:
+            self.tracker.defer(self.tracker.log_progress, self.state.done, self.progress_metrics())
+            self._last_progress = time.time()
         if time.time() - self._last_artifacts > self.artifact_every_s:
-            self.log_front_artifacts()
+            self.log_front_artifacts(deferred=True)
         self.bookkeeping_s += time.perf_counter() - t0
         self._update()
 
@@ -194,17 +197,26 @@ class _Loop:
             "rejected_candidates": c.rejected, "rejected_saved_tflops": c.rejected_saved_train_flops / 1e12,
         }
 
-    def log_front_artifacts(self) -> None:
+    def log_front_artifacts(self, deferred: bool = False) -> None:
+        """Write pareto.csv and pareto.png on the parent run (rendered on the writer thread when deferred)."""
         done = self.completed()
         if not done:
             return
         front, _ = self.front()
-        self.tracker.log_artifacts(
-            {"pareto.csv": pareto_csv(front, self.objectives),
-             "pareto.png": pareto_png([r.metrics for r in done], [r.pareto for r in done], self.objectives,
-                                      f"{self.exp.name}: {len(done)} trials, {len(front)} Pareto-optimal")},
-            tags={"nas.pareto_trials": ",".join(str(r.number) for r in front)},
-        )
+        rows, mask = [dict(r.metrics) for r in done], [r.pareto for r in done]
+        numbers = [r.number for r in front]
+        title = f"{self.exp.name}: {len(done)} trials, {len(front)} Pareto-optimal"
+
+        def write() -> None:  # on the writer thread the front's child-run ids are already set
+            self.tracker.log_artifacts(
+                {"pareto.csv": pareto_csv(front, self.objectives),
+                 "pareto.png": pareto_png(rows, mask, self.objectives, title)},
+                tags={"nas.pareto_trials": ",".join(map(str, numbers))})
+
+        if deferred:
+            self.tracker.defer(write)
+        else:
+            write()
         self._last_artifacts = time.time()
 
     def _update(self) -> None:
@@ -258,7 +270,22 @@ def run_search(
     on_update: Callable[[SearchState], None] | None = None,
     register_models: bool = True,
 ) -> SearchResult:
-    """Run the search described by ``exp`` (already validated, overrides applied). Blocking."""
+    """Run the search described by ``exp`` (already validated, overrides applied). Blocking.
+
+    The driver's torch uses one thread while the search runs (restored after), so profiling does not compete with
+    the trials for cores.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run_search(exp, address=address, storage_path=storage_path, on_update=on_update,
+                           register_models=register_models)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_search(exp: Experiment, *, address: str | None, storage_path: str | None,
+                on_update: Callable[[SearchState], None] | None, register_models: bool) -> SearchResult:
     t_start = time.perf_counter()
     space = load_space(exp.space)
     splits = cached_splits(asdict(exp.data))
@@ -297,9 +324,9 @@ def run_search(
                            cpu=exp.resources.cpu, gpu=exp.resources.gpu, storage_path=storage, name=run_id,
                            time_budget_s=exp.search.time_budget_s)
     except BaseException:
-        status = "KILLED"
-        tracker.finish(status)
+        tracker.finish("KILLED")
         raise
+    tracker.flush()
     front, hv = loop.front()
     loop.log_front_artifacts()
     model_name = f"nas-{exp.experiment_name}" if register_models else None

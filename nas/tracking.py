@@ -13,11 +13,11 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
@@ -70,7 +70,11 @@ def client_for(uri: str) -> MlflowClient:
 
 class SearchTracker:
     """Logs one search. Call :meth:`start`, then :meth:`log_trial`/:meth:`log_progress` as the search goes, then
-    :meth:`finish`. Each call is a handful of batched requests; ``seconds`` accumulates the time spent here."""
+    :meth:`finish`. Each call is a handful of batched requests; ``seconds`` accumulates the time spent here.
+
+    :meth:`defer` runs a call on one background writer thread, in submission order, so the search loop does not
+    wait for the store; :meth:`flush` waits for every deferred call and re-raises the first error.
+    """
 
     def __init__(self, uri: str, experiment_name: str) -> None:
         self.uri = uri
@@ -85,6 +89,20 @@ class SearchTracker:
         self.client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
         self.experiment_id = exp_id
         self.run_id: str | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nas-mlflow")
+        self._pending: list[Future[Any]] = []
+
+    def defer(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the writer thread (FIFO)."""
+        self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
+        self._pending.append(self._writer.submit(fn, *args))
+
+    def flush(self) -> None:
+        """Wait for every deferred call; raise the first error one of them raised."""
+        pending, self._pending = self._pending, []
+        errors = [e for e in (f.exception() for f in pending) if e is not None]
+        if errors:
+            raise errors[0]
 
     # -- parent run --------------------------------------------------------------------------------------------
 
@@ -120,6 +138,11 @@ class SearchTracker:
         self.seconds += time.perf_counter() - t0
 
     def finish(self, status: str = "FINISHED", tags: Mapping[str, Any] | None = None) -> None:
+        """Flush deferred calls, then end the parent run with ``status``."""
+        try:
+            self.flush()
+        finally:
+            self._writer.shutdown(wait=True)
         t0 = time.perf_counter()
         if tags:
             self._batch(self._parent(), tags=tags)
@@ -193,12 +216,12 @@ class SearchTracker:
         p = [Param(k, _param_value(v)) for k, v in (params or {}).items()]
         m = list(metric_list or []) + [Metric(k, float(v), ts, step) for k, v in (metrics or {}).items()]
         t = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
-        for chunk in _chunks(p, _MAX_PARAMS):
-            self.client.log_batch(run_id, params=chunk)
-        for chunk in _chunks(t, _MAX_TAGS):
-            self.client.log_batch(run_id, tags=chunk)
-        for chunk in _chunks(m, _MAX_METRICS):
-            self.client.log_batch(run_id, metrics=chunk)
+        # One request when everything fits MLflow's per-batch limits, else as few as the limits allow.
+        p_chunks, t_chunks, m_chunks = list(_chunks(p, _MAX_PARAMS)), list(_chunks(t, _MAX_TAGS)), list(_chunks(m, _MAX_METRICS))
+        for i in range(max(len(p_chunks), len(t_chunks), len(m_chunks))):
+            self.client.log_batch(run_id, params=p_chunks[i] if i < len(p_chunks) else (),
+                                  tags=t_chunks[i] if i < len(t_chunks) else (),
+                                  metrics=m_chunks[i] if i < len(m_chunks) else ())
 
 
 # ---- reading back ------------------------------------------------------------------------------------------------
@@ -240,7 +263,3 @@ def trial_runs(client: MlflowClient, search_run: Any, *, pareto_only: bool = Fal
 def download_model_dir(client: MlflowClient, trial_run_id: str, dst: str) -> str:
     """Download a logged Pareto model folder; returns its local path."""
     return client.download_artifacts(trial_run_id, MODEL_DIR, dst)
-
-
-def set_tracking_uri(uri: str) -> None:
-    mlflow.set_tracking_uri(uri)
