@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/nas space show search_spaces/cnn.yaml
+	$(VENV)/bin/nas search experiments/digits_cnn.yaml
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check nas tests benchmarks experiments

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from nas.data.base import DataError
 from nas.errors import ConfigError
 
 console = Console()
@@ -207,16 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
     try:
         return int(args.fn(args) or 0)
-    except ConfigError as e:
+    except (ConfigError, DataError) as e:  # bad input (SpaceError is a ConfigError): one paragraph, exit 2
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, KeyError) as e:
-        from nas.space import SpaceError
-
-        if isinstance(e, SpaceError):
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":

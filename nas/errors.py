@@ -17,8 +17,12 @@ class ConfigError(ValueError):
         self.file, self.path, self.problem, self.fix = str(file), path, problem, fix
         super().__init__(f"{self.file}: {path or '<top>'}: {problem}. Fix: {fix}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # picklable: Ray ships exceptions between processes
+        return (type(self), (self.file, self.path, self.problem, self.fix))
+
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """' Did you mean 'x'?' when a close option exists, else ''."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    """`` (did you mean 'x'?)`` when a close option exists, else ''."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -194,7 +194,7 @@ def _check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...] | list[str]
     for key in mapping:
         if key not in allowed:
             where = f"{path}/{key}" if path else str(key)
-            raise ConfigError(source, where, f"unknown key {key!r}.{did_you_mean(str(key), allowed)}",
+            raise ConfigError(source, where, f"unknown key {key!r}{did_you_mean(str(key), allowed)}",
                               f"use one of: {', '.join(allowed)}")
 
 
@@ -246,7 +246,7 @@ def _objectives(value: Any, source: str) -> tuple[Objective, ...]:
         _check_keys(item, ("name", "direction"), source, path)
         name = item.get("name")
         if name not in METRICS:
-            raise ConfigError(source, f"{path}/name", f"no part of nas produces the metric {name!r}.{did_you_mean(str(name), METRICS)}",
+            raise ConfigError(source, f"{path}/name", f"no part of nas produces the metric {name!r}{did_you_mean(str(name), METRICS)}",
                               f"use one of: {', '.join(METRICS)}")
         direction = item.get("direction", METRICS[name].natural_direction)
         if direction not in ("maximize", "minimize"):
@@ -269,7 +269,7 @@ def _constraints(value: Any, source: str) -> tuple[Constraint, ...]:
     for metric, bounds in value.items():
         path = f"constraints/{metric}"
         if metric not in METRICS:
-            raise ConfigError(source, path, f"unknown metric {metric!r}.{did_you_mean(str(metric), METRICS)}",
+            raise ConfigError(source, path, f"unknown metric {metric!r}{did_you_mean(str(metric), METRICS)}",
                               f"constrain one of: {', '.join(METRICS)}")
         if not isinstance(bounds, Mapping) or not bounds:
             raise ConfigError(source, path, "must be a mapping with `max` and/or `min`", f"e.g. `{metric}: {{max: 5}}`")
@@ -287,7 +287,7 @@ def _constraints(value: Any, source: str) -> tuple[Constraint, ...]:
 def _check_values(exp: Experiment) -> None:
     s, src = exp.search, exp.source
     checks: list[tuple[bool, str, str, str]] = [
-        (s.sampler in SAMPLERS, "search/sampler", f"unknown sampler {s.sampler!r}.{did_you_mean(s.sampler, SAMPLERS)}",
+        (s.sampler in SAMPLERS, "search/sampler", f"unknown sampler {s.sampler!r}{did_you_mean(s.sampler, SAMPLERS)}",
          f"use one of: {', '.join(SAMPLERS)}"),
         (s.trials >= 1, "search/trials", f"must be >= 1, got {s.trials}", "set `trials: 20`"),
         (s.concurrency >= 1, "search/concurrency", f"must be >= 1, got {s.concurrency}", "set `concurrency: 2`"),
@@ -295,7 +295,7 @@ def _check_values(exp: Experiment) -> None:
         (s.max_failures is None or s.max_failures >= 0, "search/max_failures", "must be >= 0", "remove it or set a count"),
         (exp.training.epochs >= 1, "training/epochs", f"must be >= 1, got {exp.training.epochs}", "set `epochs: 10`"),
         (exp.training.optimizer in OPTIMIZERS, "training/optimizer",
-         f"unknown optimizer {exp.training.optimizer!r}.{did_you_mean(exp.training.optimizer, OPTIMIZERS)}",
+         f"unknown optimizer {exp.training.optimizer!r}{did_you_mean(exp.training.optimizer, OPTIMIZERS)}",
          f"use one of: {', '.join(OPTIMIZERS)}"),
         (exp.data.batch_size >= 1, "data/batch_size", "must be >= 1", "set `batch_size: 64`"),
         (0 < exp.data.val_fraction < 1, "data/val_fraction", "must be in (0, 1)", "set `val_fraction: 0.2`"),

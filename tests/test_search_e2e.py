@@ -10,11 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import FIXTURES
 from mlflow import MlflowClient
 
 import nas
+from nas.cli import main
 from nas.data import load_data
 from nas.experiment import load_experiment
 from nas.search import run_search
@@ -102,6 +104,31 @@ def test_constraint_violating_candidates_are_never_trained(search):
     trained_numbers = {int(r.data.tags["nas.trial_number"]) for r in trained}
     assert all(rec.profile["mflops"] <= MFLOPS_MAX for rec in result.records)
     assert trained_numbers == {rec.number for rec in result.records}
+
+
+def test_pareto_models_are_registered(search):
+    exp, result = search
+    client = MlflowClient(exp.tracking.uri)
+    versions = client.search_model_versions("name = 'nas-e2e'")
+    assert sorted(v.run_id for v in versions) == sorted(r.run_id for r in result.pareto)
+
+
+def test_cli_pareto_and_export(search, tmp_path, capsys):
+    exp, result = search
+    assert main(["pareto", result.run_id, "--tracking-uri", exp.tracking.uri, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["trial"] for r in rows] == [r.number for r in result.pareto]
+    cheapest = min(r.metrics["mflops"] for r in result.pareto)
+    out = tmp_path / "model.pt"
+    assert main(["export", result.run_id, "--tracking-uri", exp.tracking.uri, "--where", f"mflops<={cheapest}",
+                 "--best", "val_accuracy", "-o", str(out)]) == 0
+    saved = torch.load(out, weights_only=False)
+    assert saved["arch"]["metrics"]["mflops"] == pytest.approx(cheapest)
+    assert main(["export", result.run_id, "--tracking-uri", exp.tracking.uri, "--where", "mflops<=0", "-o",
+                 str(out)]) == 2
+    assert "no Pareto model" in capsys.readouterr().err
+    assert main(["pareto", "0123456789abcdef", "--tracking-uri", exp.tracking.uri]) == 2
+    assert "no run '0123456789abcdef'" in capsys.readouterr().err
 
 
 def test_load_model_round_trip(search):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from nas.errors import ConfigError
+
 
 def _sentence(text: str) -> str:
     """Collapse whitespace so the message stays one paragraph."""
     return " ".join(str(text).split())
 
 
-class SpaceError(ValueError):
+class SpaceError(ConfigError):
     """A search space (or a params dict replayed against one) is invalid.
 
     ``file`` is the source file (or ``'<string>'``), ``path`` the '/'-joined location inside it ('' for the
@@ -26,7 +28,7 @@ class SpaceError(ValueError):
         self.problem = _sentence(problem).rstrip(".")
         self.fix = _sentence(fix)
         self.line = line
-        super().__init__(str(self))
+        ValueError.__init__(self, str(self))
 
     def __str__(self) -> str:
         return f"{self.file}: {self.path or '<top>'}: {self.problem}. Fix: {self.fix}"
