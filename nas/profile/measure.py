@@ -1,0 +1,113 @@
+"""Measured latency and peak memory of a model.
+
+Latency: wall clock of a forward pass, after warm-up, median of the repeats, eval mode under
+``torch.inference_mode()``; CUDA is synchronized around each timed pass.
+
+Peak memory (MiB): the most memory a pass allocates beyond what was allocated before it started (weights
+and the input are not counted; activations, workspaces, outputs, gradients are). On CUDA it is the
+``torch.cuda.max_memory_allocated`` delta; on CPU it is the maximum of the running sum, in time order, of
+the allocation and free events that the PyTorch profiler (``torch.autograd.profiler``, the engine under
+``torch.profiler``) records with ``profile_memory=True``. Other devices: ``None``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nas.profile._modes import eval_mode
+
+log = logging.getLogger(__name__)
+
+MIB = 1024**2
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def latency_ms(model: nn.Module, x: Tensor, *, warmup: int = 3, repeats: int = 10) -> float:
+    """Median wall-clock milliseconds of ``model(x)`` (one batch) over ``repeats`` timed passes."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"latency_ms: need repeats >= 1 and warmup >= 0, got {repeats=}, {warmup=}")
+    times: list[float] = []
+    with eval_mode(model), torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        _synchronize(x.device)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            _synchronize(x.device)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def peak_memory_mb(fn: Callable[[], object], device: torch.device) -> float | None:
+    """Peak MiB allocated by ``fn()`` on ``device`` beyond what was allocated when it started."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / MIB
+    if device.type == "cpu":
+        return _cpu_peak_mb(fn)
+    log.debug("peak_memory_mb: no memory measurement for device %s", device)
+    return None
+
+
+def _cpu_peak_mb(fn: Callable[[], object]) -> float | None:
+    # the autograd profiler is what torch.profiler wraps, without its one-off ~1 s import of torch._dynamo
+    with torch.autograd.profiler.profile(profile_memory=True) as prof:
+        fn()
+    try:
+        events = [e for e in prof.kineto_results.events() if e.name() == "[memory]"]
+        cpu = torch._C._autograd.DeviceType.CPU
+        deltas = [e.nbytes() for e in sorted(events, key=lambda e: e.start_ns()) if e.device_type() == cpu]
+    except AttributeError as err:  # the profiler's result API changed
+        log.warning("peak_memory_mb: cannot read the profiler memory events (%s)", err)
+        return None
+    current = peak = 0
+    for delta in deltas:
+        current += delta
+        peak = max(peak, current)
+    return peak / MIB
+
+
+def forward_peak_mem_mb(model: nn.Module, x: Tensor) -> float | None:
+    """Peak MiB of one inference forward pass of the batch ``x`` (eval mode, ``torch.inference_mode``)."""
+    with eval_mode(model), torch.inference_mode():
+        return peak_memory_mb(lambda: model(x), x.device)
+
+
+def train_step_peak_mem_mb(model: nn.Module, x: Tensor) -> float | None:
+    """Peak MiB of one training step on the batch ``x``: forward, loss, backward, SGD step.
+
+    Runs on a deep copy in train mode, so ``model`` keeps its weights, buffers and mode. The loss is
+    cross-entropy against random labels for ``(B, classes)`` outputs, the mean square otherwise.
+    """
+    clone = copy.deepcopy(model).train()
+    optimizer = torch.optim.SGD(clone.parameters(), lr=0.01)
+    target_seed = torch.Generator(device="cpu").manual_seed(0)
+
+    def step() -> None:
+        out = clone(x)
+        if out.dim() == 2:
+            target = torch.randint(out.shape[1], (out.shape[0],), generator=target_seed).to(out.device)
+            loss = F.cross_entropy(out, target)
+        else:
+            loss = out.float().pow(2).mean()
+        loss.backward()
+        optimizer.step()
+
+    return peak_memory_mb(step, x.device)
