@@ -107,17 +107,21 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from nas.experiment import load_experiment
-    from nas.search import run_search
+    from nas.search import SearchAbortedError, run_search
 
     exp = load_experiment(args.experiment).with_overrides(trials=args.trials, seed=args.seed,
                                                           tracking_uri=args.tracking_uri)
-    if args.quiet:
-        result = run_search(exp, address=args.address)
-    else:
-        from nas.progress import LiveProgress
+    try:
+        if args.quiet:
+            result = run_search(exp, address=args.address, resume=args.resume)
+        else:
+            from nas.progress import LiveProgress
 
-        with LiveProgress() as live:
-            result = run_search(exp, address=args.address, on_update=live.update)
+            with LiveProgress() as live:
+                result = run_search(exp, address=args.address, on_update=live.update, resume=args.resume)
+    except SearchAbortedError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     rows = [{"trial": r.number, **{k: r.metrics.get(k) for k in ("val_accuracy", "mflops", "params", "latency_ms")
                                    if k in r.metrics}} for r in result.pareto]
     console.print(_table(rows, f"Pareto set ({len(rows)} of {result.state.done} trials, hypervolume "
@@ -183,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tracking-uri", help="override tracking.uri (default sqlite:///mlflow.db)")
     s.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else a local cluster)")
     s.add_argument("--quiet", action="store_true", help="no live progress display")
+    s.add_argument("--resume", metavar="RUN_ID", help="continue the search RUN_ID after its driver stopped")
     s.set_defaults(fn=cmd_search)
 
     for name, fn, helptext in (("pareto", cmd_pareto, "print the Pareto set of a search"),

@@ -19,6 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.builders import build
+from nas.errors import ConfigError
 from nas.experiment import Experiment
 from nas.objectives import METRICS
 from nas.profile import Profile, profile_model, training_flops
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 STATUS_ATTR = "nas_status"
 REASON_ATTR = "nas_reason"
+SAVED_ATTR = "nas_saved_train_flops"
+RECORD_ATTR = "nas_record"  # the trial's record as JSON: the durable ledger a resumed search rebuilds from
 
 
 def _nsga2(exp: Experiment) -> optuna.samplers.BaseSampler:
@@ -54,13 +57,15 @@ def make_sampler(exp: Experiment) -> optuna.samplers.BaseSampler:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A feasible, profiled architecture ready to train."""
+    """A feasible, profiled architecture ready to train, or (``error`` set, ``profile`` None) one that could not
+    be built or profiled: already told to Optuna as failed, to be recorded as a failed trial."""
 
     number: int
     params: dict[str, Any]
     training: dict[str, Any]
-    profile: Profile
+    profile: Profile | None
     propose_seconds: float
+    error: str = ""
 
 
 @dataclass
@@ -119,14 +124,26 @@ class Controller:
     # -- proposing ---------------------------------------------------------------------------------------------
 
     def propose(self) -> Candidate:
-        """Ask until a candidate meets every hard constraint; rejected ones are told to Optuna, never trained."""
+        """Ask until a candidate meets every hard constraint; rejected ones are told to Optuna, never trained.
+
+        A candidate that cannot be built or profiled (e.g. too small an input for its strides) comes back with
+        ``error`` set, already told to Optuna as failed.
+        """
         for _ in range(self.exp.search.max_rejections):
             t0 = time.perf_counter()
             trial = self.study.ask()
             params = self.space.sample(trial)
             training = self._sample_training(trial)
             t1 = time.perf_counter()
-            profile = self.profile(params)
+            try:
+                profile = self.profile(params)
+            except Exception as e:  # the architecture cannot be built for this input: a failed trial
+                self.stats.sampler_seconds += t1 - t0
+                self.stats.proposed += 1
+                reason = f"cannot build or profile this architecture: {type(e).__name__}: {e}"
+                self._live[trial.number] = trial
+                self.tell_failed(trial.number, reason)
+                return Candidate(trial.number, params, training, None, time.perf_counter() - t0, error=reason)
             t2 = time.perf_counter()
             self.stats.sampler_seconds += t1 - t0
             self.stats.profile_seconds += t2 - t1
@@ -143,6 +160,34 @@ class Controller:
             f"{self.exp.source}: constraints: {self.exp.search.max_rejections} candidates in a row broke the hard "
             f"constraints ({self._rejection_summary()}). Fix: loosen `constraints` or narrow the space "
             f"{self.space.source} towards smaller models"
+        )
+
+    def check_feasible(self, samples: int = 64, max_seconds: float = 20.0) -> None:
+        """Refuse constraints that no architecture of the space meets, before anything is written or trained:
+        profile up to ``samples`` seeded random architectures and raise ConfigError when none is feasible."""
+        if not self.exp.constraints:
+            return
+        start, tried, closest = time.perf_counter(), 0, {}
+        for i in range(samples):
+            try:
+                profile = self.profile(self.space.sample_random(20_000 + i))
+            except Exception:  # unbuildable samples are a trial-time failure, not a constraint problem
+                continue
+            tried += 1
+            values = {c.metric: self._metric(profile, c.metric) for c in self.exp.constraints}
+            if all(c.violation(values[c.metric]) == 0 for c in self.exp.constraints):
+                return
+            for m, v in values.items():
+                closest[m] = min(closest.get(m, v), v)
+            if time.perf_counter() - start > max_seconds:
+                break
+        if tried == 0:
+            return
+        raise ConfigError(
+            self.exp.source, "constraints",
+            f"none of {tried} random architectures of {self.space.source} meets the constraints "
+            f"(smallest values seen: {', '.join(f'{m}={v:.4g}' for m, v in closest.items())})",
+            "loosen the bounds in `constraints` or give the space smaller architectures",
         )
 
     def profile(self, params: Mapping[str, Any]) -> Profile:
@@ -179,7 +224,9 @@ class Controller:
         for m, v in violations.items():
             if v > 0:
                 self.stats.rejections_by_metric[m] = self.stats.rejections_by_metric.get(m, 0) + 1
-        self.stats.rejected_saved_train_flops += training_flops(profile.mflops * 1e6, self.train_samples_per_trial)
+        saved = training_flops(profile.mflops * 1e6, self.train_samples_per_trial)
+        self.stats.rejected_saved_train_flops += saved
+        trial.set_user_attr(SAVED_ATTR, saved)
         trial.set_user_attr(STATUS_ATTR, "infeasible")
         trial.set_user_attr(REASON_ATTR, ", ".join(f"{m} exceeds its bound by {v:.4g}" for m, v in violations.items() if v > 0))
         values = [
@@ -193,20 +240,25 @@ class Controller:
 
     # -- learning ----------------------------------------------------------------------------------------------
 
-    def tell(self, number: int, metrics: Mapping[str, float]) -> None:
-        """Tell Optuna a finished trial's objective values (looked up by objective name in ``metrics``)."""
+    def tell(self, number: int, metrics: Mapping[str, float], record: str | None = None) -> None:
+        """Tell Optuna a finished trial's objective values (looked up by objective name in ``metrics``);
+        ``record`` (JSON) is stored with it so a resumed search can rebuild the trial."""
         trial = self._live.pop(number)
         trial.set_user_attr(STATUS_ATTR, "complete")
+        if record is not None:
+            trial.set_user_attr(RECORD_ATTR, record)
         self.study.tell(trial, [float(metrics[o.name]) for o in self.exp.objectives])
         self.stats.told_complete += 1
 
-    def tell_failed(self, number: int, reason: str) -> None:
-        """Tell Optuna a trial failed; the reason is kept on the Optuna trial."""
+    def tell_failed(self, number: int, reason: str, record: str | None = None) -> None:
+        """Tell Optuna a trial failed; the reason (and ``record``) are kept on the Optuna trial."""
         trial = self._live.pop(number, None)
         if trial is None:
             return
         trial.set_user_attr(STATUS_ATTR, "failed")
         trial.set_user_attr(REASON_ATTR, reason[:2000])
+        if record is not None:
+            trial.set_user_attr(RECORD_ATTR, record)
         self.study.tell(trial, state=TrialState.FAIL)
         self.stats.told_failed += 1
 

@@ -70,6 +70,9 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
+    """``storage`` is the Optuna study storage (any RDB URL). Unset, it is ``sqlite:///<dir>/optuna.db`` beside a
+    sqlite tracking store (so ``--resume`` works), and in memory for other tracking stores (no resume)."""
+
     sampler: str = "nsga2"
     trials: int = 20
     concurrency: int = 2
@@ -78,6 +81,7 @@ class SearchConfig:
     max_failures: int | None = None
     population_size: int | None = None
     max_rejections: int = 1000
+    storage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,10 +128,22 @@ class Experiment:
     def with_overrides(self, **changes: Any) -> Experiment:
         """A copy with ``search``/``tracking`` fields replaced, e.g. ``trials=6, seed=1, tracking_uri=...``."""
         search = {k: v for k, v in changes.items() if k in SearchConfig.__dataclass_fields__ and v is not None}
+        if search.get("trials") is not None and search["trials"] < 1:
+            raise ConfigError("--trials", "", f"must be >= 1, got {search['trials']}", "pass --trials 10")
         exp = replace(self, search=replace(self.search, **search))
         if changes.get("tracking_uri"):
             exp = replace(exp, tracking=replace(exp.tracking, uri=changes["tracking_uri"]))
         return exp
+
+    def study_storage(self) -> str | None:
+        """The Optuna storage URL this search uses (see :class:`SearchConfig`); None means in memory."""
+        if self.search.storage:
+            return self.search.storage
+        uri = self.tracking.uri
+        if uri.startswith("sqlite:///"):
+            db = Path(uri[len("sqlite:///"):]).expanduser().resolve()
+            return f"sqlite:///{db.parent / 'optuna.db'}"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -100,6 +100,19 @@ def load_model_dir(path: str | Path) -> nn.Module:
     return model
 
 
+def write_model_dir(d: str | Path, rec: Any, space: Any, input_shape: tuple[int, ...], num_classes: int,
+                    seed: int, data: dict[str, Any]) -> None:
+    """A self-contained model folder: weights, the architecture (params + space hash) and the space file."""
+    state = torch.load(Path(rec.checkpoint_dir, WEIGHTS_FILE), map_location="cpu", weights_only=True)
+    torch.save(state, Path(d, WEIGHTS_FILE))
+    Path(d, "space.yaml").write_text(Path(space.source).read_text())
+    Path(d, "arch.json").write_text(json.dumps({
+        "trial": rec.number, "params": rec.params, "training": rec.training, "space_hash": space.hash,
+        "space_source": space.source, "builder": space.builder, "input_shape": list(input_shape),
+        "num_classes": num_classes, "seed": seed, "data": data, "metrics": rec.metrics,
+    }, indent=2, default=str))
+
+
 def export_model(run_id: str, out: str | Path, *, where: str | None = None, best: str = "val_accuracy",
                  tracking_uri: str | None = None) -> ParetoEntry:
     """Pick the best Pareto model meeting ``where`` and save it (``torch.save`` of weights + arch) to ``out``."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-TrialStatus = Literal["complete", "failed"]
+TrialStatus = Literal["pending", "complete", "failed", "interrupted"]
 
 
 @dataclass
@@ -20,7 +21,7 @@ class TrialRecord:
     params: dict[str, Any]
     training: dict[str, Any]
     profile: dict[str, Any]
-    status: TrialStatus = "complete"
+    status: TrialStatus = "pending"
     reason: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
@@ -29,6 +30,18 @@ class TrialRecord:
     checkpoint_dir: str | None = None
     run_id: str | None = None
     pareto: bool = False
+
+    def to_json(self) -> str:
+        """The record without its per-epoch history (kept in MLflow), for the durable trial ledger (Optuna)."""
+        d = asdict(self)
+        d.pop("history")
+        d.pop("run_id")
+        d.pop("pareto")
+        return json.dumps(d, default=float)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrialRecord:
+        return cls(**json.loads(text))
 
     def row(self) -> dict[str, Any]:
         """A flat row for Pareto queries and tables: trial number, status and every metric."""

@@ -196,6 +196,8 @@ def run_trials(
 ) -> RunnerTimes:
     """Run up to ``max_trials`` trials through Ray Tune (Ray must be initialized). Returns driver-side timings."""
     times = RunnerTimes()
+    if max_trials <= 0:
+        return times
     searcher = _Searcher(observer, times)
     trainable = tune.with_resources(_trainable, {"cpu": cpu, "gpu": gpu})
     tuner = tune.Tuner(

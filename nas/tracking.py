@@ -119,6 +119,24 @@ class SearchTracker:
         self.seconds += time.perf_counter() - t0
         return self.run_id
 
+    def attach(self, run_id: str) -> Any:
+        """Continue an existing parent run (``--resume``): it is set RUNNING again; returns the run."""
+        run = get_search_run(self.client, run_id)
+        if run.info.run_id != run_id:
+            raise ConfigError("--resume", "", f"run {run_id!r} is a trial, not a search",
+                              f"resume its search: --resume {run.info.run_id}")
+        if run.info.experiment_id != self.experiment_id:
+            raise ConfigError("--resume", "", f"run {run_id!r} belongs to another MLflow experiment",
+                              "resume with the experiment file that started it")
+        self.client.update_run(run_id, status="RUNNING")
+        self.run_id = run_id
+        return run
+
+    def logged_trials(self) -> dict[int, str]:
+        """Trial number -> child run id, for the trials of this search already in MLflow."""
+        parent = self.client.get_run(self._parent())
+        return {int(r.data.tags["nas.trial_number"]): r.info.run_id for r in trial_runs(self.client, parent)}
+
     def log_progress(self, step: int, metrics: Mapping[str, float]) -> None:
         """Search-level metrics at ``step`` (trials finished so far)."""
         t0 = time.perf_counter()
@@ -136,6 +154,10 @@ class SearchTracker:
         if tags:
             self._batch(self._parent(), tags=tags)
         self.seconds += time.perf_counter() - t0
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags on the parent run."""
+        self._batch(self._parent(), tags=tags)
 
     def finish(self, status: str = "FINISHED", tags: Mapping[str, Any] | None = None) -> None:
         """Flush deferred calls, then end the parent run with ``status``."""
@@ -161,6 +183,8 @@ class SearchTracker:
         }
         if rec.reason:
             tags["nas.failure_reason"] = rec.reason[:4000]
+        if rec.checkpoint_dir:
+            tags["nas.checkpoint_dir"] = rec.checkpoint_dir
         run = self.client.create_run(self.experiment_id, start_time=int(rec.start_time * 1000) or None,
                                      tags=tags, run_name=f"trial-{rec.number:04d}")
         rid = run.info.run_id

@@ -7,6 +7,7 @@ resolved search-space values (nested dicts and lists for ``repeat:`` and ``choic
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -73,12 +74,32 @@ def unregister_builder(name: str) -> None:
 
 
 def get_builder(name: str) -> BuilderSpec:
-    """The builder registered as ``name``; ``KeyError`` naming the known builders otherwise."""
+    """The builder registered as ``name``; ``KeyError`` naming the known builders otherwise.
+
+    A name of the form ``package.module:function`` imports that module and registers ``function`` under the
+    full name on first use: the only way custom builder code is loaded (no path or eval magic).
+    """
     _load_builtin()
+    if name not in _BUILDERS and ":" in name:
+        _import_reference(name)
     try:
         return _BUILDERS[name]
     except KeyError:
-        raise KeyError(f"unknown builder {name!r}; known: {', '.join(sorted(_BUILDERS))}") from None
+        raise KeyError(f"unknown builder {name!r}; known: {', '.join(sorted(_BUILDERS))}, "
+                       "or a reference package.module:function") from None
+
+
+def _import_reference(name: str) -> None:
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise KeyError(f"builder {name!r}: cannot import module {module_name!r} ({e})") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise KeyError(f"builder {name!r}: module {module_name!r} has no function {attr!r}")
+    if name not in _BUILDERS:
+        register_builder(name)(fn)
 
 
 def builder_names() -> list[str]:

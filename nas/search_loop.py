@@ -1,0 +1,218 @@
+"""The search loop's state machine: turns runner events into records, optimizer feedback and tracking calls.
+
+:class:`SearchLoop` implements the runner's ``Observer``. Every finished or failed trial is told to Optuna with its
+record (the durable ledger a resumed search rebuilds from), then logged to MLflow on the tracker's writer thread.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from nas.controller import Controller
+from nas.experiment import Experiment
+from nas.pareto import hypervolume, pareto_mask
+from nas.plots import pareto_png
+from nas.records import TrialRecord
+from nas.space import Space
+from nas.tracking import SearchTracker
+from nas.trial import TrialSpec
+
+log = logging.getLogger(__name__)
+
+PROFILE_METRICS = ("mflops", "params", "latency_ms", "peak_mem_mb")
+
+
+@dataclass
+class SearchState:
+    """A snapshot for progress displays: counts, front size, hypervolume, compute spent, ETA (seconds)."""
+
+    planned: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    rejected: int = 0
+    pareto_size: int = 0
+    hypervolume: float = 0.0
+    train_tflops: float = 0.0
+    trial_seconds: float = 0.0
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    run_id: str = ""
+
+
+class SearchLoop:
+    """Observer of the runner; ``records`` may be pre-filled by a resume (those count towards ``planned``)."""
+
+    def __init__(self, exp: Experiment, space: Space, controller: Controller, tracker: SearchTracker,
+                 reference: dict[str, float], *, on_update: Callable[[SearchState], None] | None = None,
+                 records: list[TrialRecord] | None = None, artifact_every_s: float = 5.0,
+                 progress_every_s: float = 1.0) -> None:
+        self.exp, self.space, self.controller, self.tracker = exp, space, controller, tracker
+        self.reference = reference
+        self.objectives = [(o.name, o.direction) for o in exp.objectives]
+        self.on_update = on_update
+        self.records: dict[int, TrialRecord] = {r.number: r for r in records or []}
+        self.state = SearchState(planned=exp.search.trials, run_id=tracker.run_id or "")
+        self.started = time.time()
+        self.space_yaml = Path(space.source).read_text()
+        self.artifact_every_s, self._last_artifacts = artifact_every_s, 0.0
+        self.progress_every_s, self._last_progress = progress_every_s, 0.0
+        self.proposed = sum(1 for r in self.records.values() if r.status != "interrupted")
+        for r in self.records.values():
+            if r.status != "interrupted":
+                self._count(r)
+        self.bookkeeping_s = 0.0
+
+    # -- Observer ----------------------------------------------------------------------------------------------
+
+    def propose(self) -> TrialSpec | None:
+        while self.proposed < self.state.planned and not self.over_failure_limit():
+            cand = self.controller.propose()
+            self.proposed += 1
+            self.state.rejected = self.controller.stats.rejected
+            if cand.error:  # could not be built or profiled: a failed trial, already told to Optuna
+                now = time.time()
+                rec = TrialRecord(number=cand.number, params=cand.params, training=cand.training, profile={},
+                                  status="failed", reason=cand.error, start_time=now, end_time=now)
+                self.records[rec.number] = rec
+                self._finish(rec)
+                continue
+            assert cand.profile is not None
+            prof = cand.profile.as_dict()
+            self.records[cand.number] = TrialRecord(
+                number=cand.number, params=cand.params, training=cand.training,
+                profile={k: prof[k] for k in PROFILE_METRICS if prof.get(k) is not None},
+            )
+            return TrialSpec(
+                number=cand.number, params=cand.params, space_yaml=self.space_yaml, space_source=self.space.source,
+                space_hash=self.space.hash, data=asdict(self.exp.data), training=cand.training,
+                seed=trial_seed(self.exp, cand.number), mflops=cand.profile.mflops,
+                cpu_threads=max(1, int(self.exp.resources.cpu)), device="auto",
+            )
+        return None
+
+    def on_trial_start(self, number: int) -> None:
+        self.records[number].start_time = time.time()
+        self.state.running += 1
+        self._update()
+
+    def on_epoch(self, number: int, metrics: dict[str, float]) -> None:
+        self.records[number].history.append(metrics)
+
+    def on_trial_complete(self, number: int, final: dict[str, float], checkpoint_dir: str | None) -> None:
+        rec = self.records[number]
+        rec.end_time, rec.status, rec.checkpoint_dir = time.time(), "complete", checkpoint_dir
+        rec.metrics = {**rec.profile, **final}
+        self.controller.tell(number, rec.metrics, record=rec.to_json())
+        self.state.running = max(0, self.state.running - 1)
+        self._finish(rec)
+
+    def on_trial_failed(self, number: int, reason: str) -> None:
+        rec = self.records[number]
+        rec.end_time, rec.status, rec.reason = time.time(), "failed", reason
+        rec.metrics = dict(rec.profile)
+        self.controller.tell_failed(number, reason, record=rec.to_json())
+        self.state.running = max(0, self.state.running - 1)
+        self._finish(rec)
+
+    # -- bookkeeping -------------------------------------------------------------------------------------------
+
+    def over_failure_limit(self) -> bool:
+        limit = self.exp.search.max_failures
+        return limit is not None and self.state.failed > limit
+
+    def completed(self) -> list[TrialRecord]:
+        return [r for r in sorted(self.records.values(), key=lambda r: r.number) if r.status == "complete"]
+
+    def front(self) -> tuple[list[TrialRecord], float]:
+        done = self.completed()
+        rows = [r.metrics for r in done]
+        mask = pareto_mask(rows, self.objectives)
+        for r, m in zip(done, mask, strict=True):
+            r.pareto = m
+        return [r for r, m in zip(done, mask, strict=True) if m], hypervolume(rows, self.objectives, self.reference)
+
+    def _count(self, rec: TrialRecord) -> None:
+        self.state.done += 1
+        self.state.failed += rec.status == "failed"
+        self.state.train_tflops += rec.metrics.get("train_flops", 0.0) / 1e12
+        self.state.trial_seconds += max(0.0, rec.end_time - rec.start_time)
+
+    def _finish(self, rec: TrialRecord) -> None:
+        t0 = time.perf_counter()
+        if rec.start_time == 0.0:
+            rec.start_time = rec.end_time
+        self._count(rec)
+        front, hv = self.front()
+        self.state.pareto_size, self.state.hypervolume = len(front), hv
+        self.tracker.defer(self.tracker.log_trial, rec)
+        if time.time() - self._last_progress >= self.progress_every_s:
+            self.tracker.defer(self.tracker.log_progress, self.state.done, self.progress_metrics())
+            self._last_progress = time.time()
+        if time.time() - self._last_artifacts > self.artifact_every_s:
+            self.log_front_artifacts(deferred=True)
+        self.bookkeeping_s += time.perf_counter() - t0
+        self._update()
+
+    def progress_metrics(self) -> dict[str, float]:
+        s, c = self.state, self.controller.stats
+        return {
+            "trials_finished": s.done, "trials_failed": s.failed, "pareto_size": s.pareto_size,
+            "hypervolume": s.hypervolume, "wall_time_s": time.time() - self.started,
+            "trial_compute_tflops": s.train_tflops, "trial_compute_s": s.trial_seconds,
+            "rejected_candidates": c.rejected, "rejected_saved_tflops": c.rejected_saved_train_flops / 1e12,
+        }
+
+    def log_front_artifacts(self, deferred: bool = False) -> None:
+        """Write pareto.csv and pareto.png on the parent run (rendered on the writer thread when deferred)."""
+        done = self.completed()
+        if not done:
+            return
+        front, _ = self.front()
+        rows, mask = [dict(r.metrics) for r in done], [r.pareto for r in done]
+        numbers = [r.number for r in front]
+        title = f"{self.exp.name}: {len(done)} trials, {len(front)} Pareto-optimal"
+
+        def write() -> None:  # on the writer thread the front's child-run ids are already set
+            self.tracker.log_artifacts(
+                {"pareto.csv": pareto_csv(front, self.objectives),
+                 "pareto.png": pareto_png(rows, mask, self.objectives, title)},
+                tags={"nas.pareto_trials": ",".join(map(str, numbers))})
+
+        if deferred:
+            self.tracker.defer(write)
+        else:
+            write()
+        self._last_artifacts = time.time()
+
+    def _update(self) -> None:
+        s = self.state
+        s.elapsed_s = time.time() - self.started
+        if s.done:
+            s.eta_s = max(0.0, (s.planned - s.done) * s.elapsed_s / s.done)
+        if self.on_update is not None:
+            self.on_update(s)
+
+
+def trial_seed(exp: Experiment, number: int) -> int:
+    """The training seed of trial ``number``: a function of the search seed and the trial number only."""
+    return exp.search.seed * 100_003 + number
+
+
+def pareto_csv(front: list[TrialRecord], objectives: list[tuple[str, str]]) -> str:
+    cols = ["trial", *[o for o, _ in objectives]]
+    extra = [k for k in ("val_accuracy", "mflops", "params", "latency_ms", "train_flops", "train_seconds") if k not in cols]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([*cols, *extra, "params_json", "run_id"])
+    for r in sorted(front, key=lambda r: -r.metrics.get("val_accuracy", 0.0)):
+        w.writerow([r.number, *[r.metrics.get(c) for c in cols[1:]], *[r.metrics.get(c) for c in extra],
+                    json.dumps(r.params, sort_keys=True), r.run_id or ""])
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""Support for testing nas itself and the infrastructure around it (fault injection)."""
