@@ -15,6 +15,7 @@ from torch import nn
 
 from nas.builders import cnn, mlp, nb201  # noqa: F401  (registers the built-in builders)
 from nas.builders.registry import get_builder
+from nas.space.errors import SpaceError
 
 if TYPE_CHECKING:
     from nas.space import Space
@@ -34,16 +35,16 @@ def build(
 ) -> nn.Module:
     """Build the model of ``params`` (a flat params dict, as sampled from ``space``) on the CPU.
 
-    Applies the builder's ``params_hook`` (if any), ``space.resolve(params)``, then calls the builder.
+    ``space.resolve(params)`` applies the builder's ``params_hook`` (if any; e.g. nb201's ``{"arch": ...}``)
+    and resolves the nested config (``SpaceError`` naming the space file on bad params); then the builder runs.
     ``input_shape`` (per sample, no batch dimension) and ``num_classes`` given here override the space's
-    defaults; ``ValueError`` naming the space file when neither gives one. Resolved values that are not
+    defaults; ``SpaceError`` (a ``ValueError``) naming the space file when neither gives one. Resolved values that are not
     parameters of the builder (training settings such as ``lr`` kept in the same space) are not passed on.
     With ``seed``, weights are initialized under ``torch.manual_seed(seed)`` inside ``torch.random.fork_rng``,
     so the global RNG is left untouched; the same space, params and seed give an identical ``state_dict``.
     """
     spec = get_builder(space.builder)
-    flat = spec.params_hook(params) if spec.params_hook is not None else dict(params)
-    config = space.resolve(flat)
+    config = space.resolve(params)  # applies spec.params_hook first; SpaceError names the file on bad params
     extra = sorted(set(config) - spec.param_names)
     if extra:
         log.debug("build: %s are not parameters of builder %r; not passed to it", extra, spec.name)
@@ -51,16 +52,15 @@ def build(
     shape = input_shape if input_shape is not None else space.input_shape
     classes = num_classes if num_classes is not None else space.num_classes
     for what, value in (("input_shape", shape), ("num_classes", classes)):
-        if value is None:
-            raise ValueError(
-                f"{_space_label(space)}: no {what} known; set '{what}:' in the space file or pass {what}= to build()"
+        if value is None:  # SpaceError is a ValueError that names the space file
+            raise SpaceError(
+                space.source,
+                what,
+                f"no {what} is known for builder {space.builder!r}",
+                f"set '{what}:' in the space file, or pass {what}= to build() (the data's value)",
             )
     if seed is None:
         return spec.fn(input_shape=tuple(shape), num_classes=int(classes), **kwargs)
     with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
         torch.manual_seed(seed)
         return spec.fn(input_shape=tuple(shape), num_classes=int(classes), **kwargs)
-
-
-def _space_label(space: Space) -> str:
-    return f"search space {space.source!r} (builder {space.builder!r})"
