@@ -198,6 +198,40 @@ def test_structured_mbconv_hidden_channels(shape: tuple[int, ...]) -> None:
     assert count_flops(cm.model, shape)[0] < count_flops(model, shape)[0]
 
 
+def test_structured_removing_inert_channels_is_exact() -> None:
+    # make every channel that pruning will drop inert (filter scaled to 1e-3 so it ranks last, BN gamma = beta
+    # = 0 in the producer's BN and in every BN that carries it, so it outputs exactly 0): the rewired model must
+    # then compute the same function, which checks the slicing of producers, carriers (BN, depthwise conv,
+    # squeeze-excitation) and consumers
+    model = mbconv_cnn().eval()
+    groups = {
+        "stem.0": ["stem.1"],
+        "stages.0.0": ["stages.0.1", "stages.1.body.0.1"],
+        "stages.2.body.0.0": ["stages.2.body.0.1", "stages.2.body.1.1"],
+        "stages.3.body.0.0": ["stages.3.body.0.1", "stages.3.body.1.1"],
+        "stages.4.body.0.0": ["stages.4.body.0.1", "stages.4.body.1.1"],
+        "stages.4.body.3.0": ["stages.4.body.3.1"],
+    }
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+        for name, norms in groups.items():
+            conv = model.get_submodule(name)
+            drop = torch.arange(0, conv.out_channels, 2)
+            conv.weight[drop] *= 1e-3
+            for bn_name in norms:
+                model.get_submodule(bn_name).weight[drop] = 0
+                model.get_submodule(bn_name).bias[drop] = 0
+    cm = compress(model, "prune_structured", amount=0.5)
+    assert {e["layer"] for e in cm.settings["layers"]} == set(groups)
+    x = torch.randn(5, 1, 8, 8)
+    torch.testing.assert_close(cm.model(x), model(x), rtol=1e-5, atol=1e-5)
+
+
 # ---- unstructured pruning -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("scope", ["layer", "global"])

@@ -173,7 +173,8 @@ class _Walk:
             if isinstance(m, _GLOBAL_POOLS) and all(s == 1 for s in _as_tuple(m.output_size)):
                 self.flat = True
         elif self.open is None and isinstance(m, CARRIER_TYPES):
-            pass  # a channel-wise layer (or a grouped conv) on channels nobody prunes
+            # a channel-wise layer (or a grouped conv) on channels nobody prunes
+            self.flat = self.flat and not isinstance(m, _CONVS)
         else:
             where = name or "<model>"
             self.close(f"then {type(m).__name__} at {where}, which the walker does not rewire")
