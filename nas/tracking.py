@@ -133,9 +133,16 @@ class SearchTracker:
         return run
 
     def logged_trials(self) -> dict[int, str]:
-        """Trial number -> child run id, for the trials of this search already in MLflow."""
+        """Trial number -> child run id, for the trials of this search completely logged in MLflow. A child run
+        left unterminated (its driver died while writing it) is deleted, so that it is written again whole."""
         parent = self.client.get_run(self._parent())
-        return {int(r.data.tags["nas.trial_number"]): r.info.run_id for r in trial_runs(self.client, parent)}
+        out = {}
+        for r in trial_runs(self.client, parent):
+            if r.info.status in ("FINISHED", "FAILED"):
+                out[int(r.data.tags["nas.trial_number"])] = r.info.run_id
+            else:
+                self.client.delete_run(r.info.run_id)
+        return out
 
     def log_progress(self, step: int, metrics: Mapping[str, float]) -> None:
         """Search-level metrics at ``step`` (trials finished so far)."""
