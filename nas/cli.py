@@ -127,7 +127,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     console.print(_table(rows, f"Pareto set ({len(rows)} of {result.state.done} trials, hypervolume "
                                f"{result.hypervolume:.4g})"))
     print(f"run_id: {result.run_id}")
+    from nas.tracking import runs_url
+
     print(f"mlflow ui --backend-store-uri {result.tracking_uri}")
+    print(f"then open {runs_url(result.experiment_id)}")
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -61,9 +62,25 @@ class RunnerTimes:
     ray_init_s: float = 0.0
 
 
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on an address nothing listens at (``ray.init`` itself waits minutes)."""
+    hostport = address.split("://", 1)[-1].rsplit("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local" and the like: Ray resolves them
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ConfigError("--address", "", f"nothing answers at the Ray address {address!r} ({e})",
+                          "start the cluster (`ray start --head`), fix the address, or unset RAY_ADDRESS to run "
+                          "on a local cluster") from None
+
+
 def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
     """Start (or join) Ray; returns the cluster's resources. Joining uses ``address`` or ``RAY_ADDRESS``."""
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        _probe(address)
     if ray.is_initialized():
         return ray.cluster_resources()
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING,

@@ -29,7 +29,7 @@ from nas.resume import missing_child_runs, recover_records
 from nas.runner import init_ray, run_trials
 from nas.search_loop import SearchLoop, SearchState, trial_seed
 from nas.space import Space, load_space
-from nas.tracking import SearchTracker, client_for
+from nas.tracking import SearchTracker, client_for, get_search_run
 from nas.trial import cached_splits
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class SearchAbortedError(RuntimeError):
 class SearchResult:
     run_id: str
     tracking_uri: str
+    experiment_id: str
     records: list[TrialRecord]
     pareto: list[TrialRecord]
     hypervolume: float
@@ -108,7 +109,9 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
     # 1. Everything that can refuse the input, before anything is written.
     space = load_space(exp.space)
     splits = cached_splits(asdict(exp.data))
-    client_for(exp.tracking.uri)
+    client = client_for(exp.tracking.uri)
+    if resume:
+        get_search_run(client, resume)
     probe = Controller(exp, space, input_shape=splits.input_shape, num_classes=splits.num_classes,
                        train_samples_per_trial=exp.training.epochs * len(splits.train))
     probe.check_feasible()
@@ -189,7 +192,7 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
             f"({exp.search.max_failures}). Reasons: {'; '.join(reasons)[:1500]}. Everything recorded so far is in "
             f"MLflow; fix the cause, then start again or resume with --resume {run_id}"
         )
-    return SearchResult(run_id, exp.tracking.uri, sorted(loop.records.values(), key=lambda r: r.number), ranked,
+    return SearchResult(run_id, exp.tracking.uri, tracker.experiment_id, sorted(loop.records.values(), key=lambda r: r.number), ranked,
                         hv, reference, loop.state, overhead)
 
 

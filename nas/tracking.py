@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -59,12 +60,22 @@ def _param_value(v: Any) -> str:
 
 def client_for(uri: str) -> MlflowClient:
     """A client for ``uri``, failing early with a clear message when the store cannot be reached."""
+    fix = "pass a reachable URI, e.g. sqlite:///mlflow.db or http://host:5000"
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise ConfigError("--tracking-uri", "", f"the folder {str(folder)!r} of the sqlite store does not exist",
+                              f"create it, or {fix}")
+    if uri.startswith(("http://", "https://")):
+        try:  # MLflow's own client retries for minutes; one health check answers in seconds
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).close()
+        except (OSError, ValueError) as e:
+            raise ConfigError("--tracking-uri", "", f"no MLflow tracking server answers at {uri!r} ({e})", fix) from None
     client = MlflowClient(tracking_uri=uri)
     try:
         client.search_experiments(max_results=1)
     except Exception as e:  # MLflow raises many types for a bad store
-        raise ConfigError("--tracking-uri", "", f"cannot reach the MLflow tracking store {uri!r}: {e}",
-                          "pass a reachable URI, e.g. sqlite:///mlflow.db or http://host:5000") from None
+        raise ConfigError("--tracking-uri", "", f"cannot reach the MLflow tracking store {uri!r}: {e}", fix) from None
     return client
 
 
@@ -85,7 +96,9 @@ class SearchTracker:
             exp_id = self.client.create_experiment(experiment_name, artifact_location=artifact_root_for(uri))
         else:
             exp_id = exp.experiment_id
-        # MLflow 3 opens experiments in its GenAI view unless told they hold training runs.
+        # Declares the experiment as model training. MLflow 3.17's UI does not read it (its sidebar switch and the
+        # URL's ?workflowType=machine_learning choose the view: see runs_url), but it costs nothing and says what
+        # the experiment holds.
         self.client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
         self.experiment_id = exp_id
         self.run_id: str | None = None
@@ -256,6 +269,11 @@ class SearchTracker:
 
 
 # ---- reading back ------------------------------------------------------------------------------------------------
+
+def runs_url(experiment_id: str, host: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI page of an experiment's training-runs table (parent runs with their trials folded under)."""
+    return f"{host}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
 
 def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
