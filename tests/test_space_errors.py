@@ -26,6 +26,7 @@ CASES = [
     ("unknown_type.yaml", "params/dropout/type", "did you mean 'float'"),
     ("choices_on_int.yaml", "params/width/choices", "belongs to a categorical"),
     ("low_gt_high.yaml", "params/width/low", "greater than high"),
+    ("step_too_small.yaml", "params/dropout/step", "into more than"),
     ("missing_high.yaml", "params/dropout", "needs `high`"),
     ("log_nonpositive.yaml", "params/lr/low", "low > 0"),
     ("log_with_step.yaml", "params/lr/step", "cannot be combined"),

@@ -37,6 +37,7 @@ def build(
 
     ``space.resolve(params)`` applies the builder's ``params_hook`` (if any; e.g. nb201's ``{"arch": ...}``)
     and resolves the nested config (``SpaceError`` naming the space file on bad params); then the builder runs.
+    A builder that refuses the resolved values raises ``SpaceError`` naming the space, the params and its reason.
     ``input_shape`` (per sample, no batch dimension) and ``num_classes`` given here override the space's
     defaults; ``SpaceError`` (a ``ValueError``) naming the space file when neither gives one. Resolved values that are not
     parameters of the builder (training settings such as ``lr`` kept in the same space) are not passed on.
@@ -59,8 +60,19 @@ def build(
                 f"no {what} is known for builder {space.builder!r}",
                 f"set '{what}:' in the space file, or pass {what}= to build() (the data's value)",
             )
-    if seed is None:
-        return spec.fn(input_shape=tuple(shape), num_classes=int(classes), **kwargs)
-    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
-        torch.manual_seed(seed)
-        return spec.fn(input_shape=tuple(shape), num_classes=int(classes), **kwargs)
+    try:
+        if seed is None:
+            return spec.fn(input_shape=tuple(shape), num_classes=int(classes), **kwargs)
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+            torch.manual_seed(seed)
+            return spec.fn(input_shape=tuple(shape), num_classes=int(classes), **kwargs)
+    except (ValueError, TypeError, RuntimeError, KeyError) as e:
+        if isinstance(e, SpaceError):
+            raise
+        # The builder refused these values (a negative width, an unknown activation, a shape it cannot take):
+        # say which space and values, instead of a traceback from deep inside torch.
+        raise SpaceError(
+            space.source, "params",
+            f"builder {space.builder!r} cannot build {dict(params)} for input {tuple(shape)}: {type(e).__name__}: {e}",
+            "narrow the space's ranges or choices to values the builder accepts",
+        ) from e

@@ -144,6 +144,11 @@ def _step(step: Any, low: float, high: float, path: str, src: str, kind: str) ->
         raise SpaceError(
             src, where, f"`step` must be > 0, got {step!r}", "use a positive step, or remove `step`"
         )
+    if (high - low) / value > _MAX_GRID:
+        raise SpaceError(
+            src, where, f"step {value!r} cuts [{low}, {high}] into more than {_MAX_GRID:.0e} values",
+            "use a larger step, or remove `step` for a continuous float",
+        )
     below, above = _grid_neighbours(low, high, value)
     if below != high:
         raise SpaceError(
@@ -153,6 +158,9 @@ def _step(step: Any, low: float, high: float, path: str, src: str, kind: str) ->
             f"set high to {_fmt(below)} or {_fmt(above)} so that high is on the grid low + k * step",
         )
     return value
+
+
+_MAX_GRID = 1e9  # more grid points than any search can visit: surely a typo (and Decimal's // would overflow)
 
 
 def _grid_neighbours(low: float, high: float, step: float) -> tuple[float, float]:
