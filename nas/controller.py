@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from nas.builders import build
 from nas.errors import ConfigError
 from nas.experiment import Experiment
+from nas.locks import store_lock
 from nas.objectives import METRICS
 from nas.profile import Profile, profile_model, training_flops
 from nas.space import Space
@@ -109,13 +110,14 @@ class Controller:
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self.train_samples_per_trial = train_samples_per_trial
         self.stats = ControllerStats()
-        self.study = optuna.create_study(
-            directions=[o.direction for o in experiment.objectives],
-            sampler=make_sampler(experiment),
-            storage=storage,
-            study_name=study_name,
-            load_if_exists=study_name is not None,
-        )
+        with store_lock(storage if isinstance(storage, str) else None):  # a new sqlite file migrates once
+            self.study = optuna.create_study(
+                directions=[o.direction for o in experiment.objectives],
+                sampler=make_sampler(experiment),
+                storage=storage,
+                study_name=study_name,
+                load_if_exists=study_name is not None,
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.study.set_metric_names([o.name for o in experiment.objectives])

@@ -24,6 +24,7 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
 from nas.errors import ConfigError
+from nas.locks import store_lock
 from nas.records import TrialRecord
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,10 @@ def client_for(uri: str) -> MlflowClient:
             urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).close()
         except (OSError, ValueError) as e:
             raise ConfigError("--tracking-uri", "", f"no MLflow tracking server answers at {uri!r} ({e})", fix) from None
-    client = MlflowClient(tracking_uri=uri)
     try:
-        client.search_experiments(max_results=1)
+        with store_lock(uri):  # opening a new store creates and migrates it: one process at a time
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)
     except Exception as e:  # MLflow raises many types for a bad store
         raise ConfigError("--tracking-uri", "", f"cannot reach the MLflow tracking store {uri!r}: {e}", fix) from None
     return client
@@ -91,11 +93,12 @@ class SearchTracker:
         self.uri = uri
         self.client = client_for(uri)
         self.seconds = 0.0
-        exp = self.client.get_experiment_by_name(experiment_name)
-        if exp is None:
-            exp_id = self.client.create_experiment(experiment_name, artifact_location=artifact_root_for(uri))
-        else:
-            exp_id = exp.experiment_id
+        with store_lock(uri):  # two searches creating the same experiment at once: one creates, one finds it
+            exp = self.client.get_experiment_by_name(experiment_name)
+            if exp is None:
+                exp_id = self.client.create_experiment(experiment_name, artifact_location=artifact_root_for(uri))
+            else:
+                exp_id = exp.experiment_id
         # Declares the experiment as model training. MLflow 3.17's UI does not read it (its sidebar switch and the
         # URL's ?workflowType=machine_learning choose the view: see runs_url), but it costs nothing and says what
         # the experiment holds.
