@@ -160,6 +160,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compress(args: argparse.Namespace) -> int:
+    from nas.compress_search import PLANS, compress_search
+
+    methods = list(PLANS) if args.method == "all" else [args.method]
+    rows, merged = compress_search(args.run_id, methods=methods, finetune_epochs=args.finetune_epochs,
+                                   tracking_uri=args.tracking_uri)
+    def arrow(before: float | None, after: float | None) -> str:
+        return f"{before:.4g} -> {after:.4g}" if before is not None and after is not None else f"{after:.4g}"
+
+    table = [{"trial": r.source_trial, "method": r.method,
+              "val_accuracy": arrow(r.before.get("val_accuracy"), r.after.get("val_accuracy")),
+              "MFLOPs": arrow(r.before.get("mflops"), r.after.get("mflops")),
+              "size MiB": arrow(r.before.get("size_mb"), r.after.get("size_mb")),
+              "latency ms": arrow(r.before.get("latency_ms"), r.after.get("latency_ms")),
+              "merged front": "yes" if r.on_merged_front else ""} for r in rows]
+    console.print(_table(table, f"compressed Pareto models of {args.run_id}"))
+    console.print(_table([{"model": m["label"], "val_accuracy": m["val_accuracy"], "MFLOPs": m["mflops"]}
+                          for m in merged], "merged front"))
+    joined = sum(r.on_merged_front for r in rows)
+    print(f"{joined} compressed model(s) joined the merged front" if joined else
+          "no compressed model joined the merged front: none dominated or matched an uncompressed one")
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--best", default="val_accuracy", help="metric to pick the best by (default val_accuracy)")
             c.add_argument("-o", "--output", required=True, help="output file (.pt)")
         c.set_defaults(fn=fn)
+    comp = sub.add_parser("compress", help="compress the Pareto models of a search and merge the fronts")
+    comp.add_argument("run_id", help="the search's run id")
+    comp.add_argument("--method", choices=["prune", "int8", "lowrank", "all"], default="all")
+    comp.add_argument("--finetune-epochs", type=int, default=0, help="fine-tune after pruning / low rank")
+    comp.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    comp.set_defaults(fn=cmd_compress)
     return p
 
 

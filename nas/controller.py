@@ -22,7 +22,7 @@ from nas.builders import build
 from nas.errors import ConfigError
 from nas.experiment import Experiment
 from nas.locks import store_lock
-from nas.objectives import METRICS
+from nas.objectives import METRICS, float32_size_mb
 from nas.profile import Profile, profile_model, training_flops
 from nas.space import Space
 
@@ -150,7 +150,7 @@ class Controller:
             self.stats.sampler_seconds += t1 - t0
             self.stats.profile_seconds += t2 - t1
             self.stats.proposed += 1
-            violations = {c.metric: c.violation(self._metric(profile, c.metric)) for c in self.exp.constraints}
+            violations = {c.metric: c.violation(self.metric_value(profile, c.metric)) for c in self.exp.constraints}
             for metric, v in violations.items():
                 trial.set_constraint(metric, v)
             if any(v > 0 for v in violations.values()):
@@ -176,7 +176,7 @@ class Controller:
             except Exception:  # unbuildable samples are a trial-time failure, not a constraint problem
                 continue
             tried += 1
-            values = {c.metric: self._metric(profile, c.metric) for c in self.exp.constraints}
+            values = {c.metric: self.metric_value(profile, c.metric) for c in self.exp.constraints}
             if all(c.violation(values[c.metric]) == 0 for c in self.exp.constraints):
                 return
             for m, v in values.items():
@@ -207,7 +207,9 @@ class Controller:
         return [o.name for o in self.exp.objectives] + [c.metric for c in self.exp.constraints]
 
     @staticmethod
-    def _metric(profile: Profile, name: str) -> float:
+    def metric_value(profile: Profile, name: str) -> float:
+        if name == "size_mb":  # float32 weights; the trial measures the real file size after training/compression
+            return float32_size_mb(profile.params)
         value = getattr(profile, name)
         if value is None:
             raise ValueError(f"metric {name!r} is not measurable here (profiling returned None)")
@@ -232,7 +234,7 @@ class Controller:
         trial.set_user_attr(STATUS_ATTR, "infeasible")
         trial.set_user_attr(REASON_ATTR, ", ".join(f"{m} exceeds its bound by {v:.4g}" for m, v in violations.items() if v > 0))
         values = [
-            0.0 if METRICS[o.name].source == "train" else self._metric(profile, o.name) for o in self.exp.objectives
+            0.0 if METRICS[o.name].source == "train" else self.metric_value(profile, o.name) for o in self.exp.objectives
         ]
         self.study.tell(trial, values)
         log.debug("trial %d rejected before training: %s", trial.number, violations)

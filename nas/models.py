@@ -7,6 +7,7 @@ the same ``build()`` the search used, checks the space hash, and loads the weigh
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from torch import nn
 
 from nas.builders import build
 from nas.errors import ConfigError
-from nas.runner import WEIGHTS_FILE
+from nas.runner import MODULE_FILE, SCRIPT_FILE, WEIGHTS_FILE, load_module
 from nas.space import parse_space
 from nas.tracking import client_for, default_tracking_uri, download_model_dir, get_search_run, trial_runs
 
@@ -39,11 +40,14 @@ class ParetoEntry:
         return {"rank": self.rank, "trial": self.trial, **{k: self.metrics[k] for k in _METRIC_COLS if k in self.metrics}}
 
 
-def pareto_set(run_id: str, tracking_uri: str | None = None) -> list[ParetoEntry]:
-    """The Pareto set of search ``run_id``, most accurate first."""
+def pareto_set(run_id: str, tracking_uri: str | None = None, *, front: str = "search") -> list[ParetoEntry]:
+    """The Pareto set of search ``run_id``, most accurate first. ``front="merged"``: the front of the trials and
+    their compressed versions after ``nas compress`` (falls back to the search's set before any)."""
     client = client_for(tracking_uri or default_tracking_uri())
     search = get_search_run(client, run_id)
-    runs = trial_runs(client, search, pareto_only=True)
+    runs = trial_runs(client, search, kind=None, merged_front=True) if front == "merged" else []
+    if not runs:
+        runs = trial_runs(client, search, pareto_only=True)
     runs.sort(key=lambda r: (-r.data.metrics.get("val_accuracy", 0.0), int(r.data.tags.get("nas.trial_number", 0))))
     out = []
     for rank, r in enumerate(runs):
@@ -60,13 +64,15 @@ def _decode(v: str) -> Any:
         return v
 
 
-def load_model(run_id: str, rank: int = 0, *, tracking_uri: str | None = None, trial: int | None = None) -> nn.Module:
+def load_model(run_id: str, rank: int = 0, *, tracking_uri: str | None = None, trial: int | None = None,
+               front: str = "search") -> nn.Module:
     """Rebuild a Pareto model of search ``run_id`` with its trained weights, in eval mode.
 
-    ``rank`` 0 is the most accurate Pareto model (or pick by ``trial`` number). The returned module carries its
+    ``rank`` 0 is the most accurate Pareto model (or pick by ``trial`` number). ``front="merged"`` picks from the
+    front that ``nas compress`` merged (compressed models load the same way). The returned module carries its
     architecture record (params, space hash, metrics, data settings) as ``model.nas_arch``.
     """
-    entries = pareto_set(run_id, tracking_uri)
+    entries = pareto_set(run_id, tracking_uri, front=front)
     if not entries:
         raise ConfigError("RUN_ID", "", f"search {run_id!r} has no logged Pareto models",
                           "wait for the search to finish, or check that it completed trials")
@@ -93,8 +99,11 @@ def load_model_dir(path: str | Path) -> nn.Module:
     space = parse_space(yaml.safe_load(Path(p, "space.yaml").read_text()), source=arch.get("space_source", str(p)))
     if space.hash != arch["space_hash"]:
         raise ValueError(f"{p}: space hash {space.hash} does not match the recorded {arch['space_hash']}")
-    model = build(space, arch["params"], input_shape=tuple(arch["input_shape"]), num_classes=int(arch["num_classes"]))
-    model.load_state_dict(torch.load(Path(p, WEIGHTS_FILE), map_location="cpu", weights_only=True))
+    model = load_module(p)  # a compressed model, saved whole by the search (trusted: our own run)
+    if model is None:
+        model = build(space, arch["params"], input_shape=tuple(arch["input_shape"]),
+                      num_classes=int(arch["num_classes"]))
+        model.load_state_dict(torch.load(Path(p, WEIGHTS_FILE), map_location="cpu", weights_only=True))
     model.eval()
     model.nas_arch = arch  # type: ignore[assignment]
     return model
@@ -102,9 +111,11 @@ def load_model_dir(path: str | Path) -> nn.Module:
 
 def write_model_dir(d: str | Path, rec: Any, space: Any, input_shape: tuple[int, ...], num_classes: int,
                     seed: int, data: dict[str, Any]) -> None:
-    """A self-contained model folder: weights, the architecture (params + space hash) and the space file."""
-    state = torch.load(Path(rec.checkpoint_dir, WEIGHTS_FILE), map_location="cpu", weights_only=True)
-    torch.save(state, Path(d, WEIGHTS_FILE))
+    """A self-contained model folder: weights (or the whole module when compressed), the architecture (params +
+    space hash) and the space file."""
+    for name in (WEIGHTS_FILE, MODULE_FILE, SCRIPT_FILE):
+        if Path(rec.checkpoint_dir, name).is_file():
+            shutil.copy(Path(rec.checkpoint_dir, name), Path(d, name))
     Path(d, "space.yaml").write_text(Path(space.source).read_text())
     Path(d, "arch.json").write_text(json.dumps({
         "trial": rec.number, "params": rec.params, "training": rec.training, "space_hash": space.hash,

@@ -31,6 +31,8 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("params", "count", "profile", "minimize", "number of parameters"),
         MetricInfo("latency_ms", "ms", "profile", "minimize", "median forward latency of one profiling batch"),
         MetricInfo("peak_mem_mb", "MiB", "profile", "minimize", "peak memory of a forward pass"),
+        MetricInfo("size_mb", "MiB", "profile", "minimize",
+                   "size of the saved weights; before training estimated as 4 bytes per parameter, measured after"),
     )
 }
 
@@ -38,3 +40,8 @@ METRICS: dict[str, MetricInfo] = {
 def sign(direction: Direction) -> float:
     """+1 for minimize, -1 for maximize: multiply a value by it to get a loss to minimize."""
     return 1.0 if direction == "minimize" else -1.0
+
+
+def float32_size_mb(params: int) -> float:
+    """Size of ``params`` float32 weights in MiB: ``size_mb`` of an architecture before it is trained."""
+    return params * 4 / 2**20

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import socket
 import tempfile
 import time
@@ -27,7 +28,7 @@ from ray.tune import Callback, Checkpoint
 from ray.tune.search import Searcher
 
 from nas.errors import ConfigError
-from nas.trial import TrialSpec, run_trial
+from nas.trial import TrialSpec, cached_splits, run_trial
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ FINAL_KEY = "nas_final"
 FAILED_KEY = "nas_failed"
 ERROR_KEY = "nas_error"
 WEIGHTS_FILE = "weights.pt"
+MODULE_FILE = "model.pt"  # a whole pickled module, for compressed models
+SCRIPT_FILE = "model.ts"  # the same as TorchScript, where a module cannot be pickled (FX-quantized graphs)
 
 
 class Observer(Protocol):
@@ -96,6 +99,28 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict
     return ray.cluster_resources()
 
 
+def save_module(model: torch.nn.Module, folder: str | Path, input_shape: tuple[int, ...]) -> Path:
+    """Save a whole module: pickled when it can be, else traced to TorchScript (quantized FX graphs)."""
+    try:
+        path = Path(folder, MODULE_FILE)
+        torch.save(model, path)
+    except (AttributeError, TypeError, RuntimeError, pickle.PicklingError):
+        Path(folder, MODULE_FILE).unlink(missing_ok=True)
+        path = Path(folder, SCRIPT_FILE)
+        with torch.no_grad():
+            torch.jit.save(torch.jit.trace(model.eval(), torch.zeros(1, *input_shape)), str(path))
+    return path
+
+
+def load_module(folder: str | Path) -> torch.nn.Module | None:
+    """The module :func:`save_module` wrote in ``folder``, or None when there is none."""
+    if Path(folder, MODULE_FILE).is_file():
+        return torch.load(Path(folder, MODULE_FILE), map_location="cpu", weights_only=False)
+    if Path(folder, SCRIPT_FILE).is_file():
+        return torch.jit.load(str(Path(folder, SCRIPT_FILE)), map_location="cpu")
+    return None
+
+
 def _trainable(config: dict[str, Any]) -> None:
     """Runs in a Ray worker (reused across trials): one trial, reporting every epoch, weights at the end."""
     spec = TrialSpec.from_dict(config["nas"])
@@ -106,7 +131,10 @@ def _trainable(config: dict[str, Any]) -> None:
         tune.report({FAILED_KEY: 1.0, ERROR_KEY: f"{type(e).__name__}: {e}"[:2000], FINAL_KEY: 1.0})
         return
     with tempfile.TemporaryDirectory() as d:
-        torch.save(state, Path(d, WEIGHTS_FILE))
+        if isinstance(state, torch.nn.Module):  # compressed: its structure no longer follows from the params
+            save_module(state, d, tuple(cached_splits(spec.data).input_shape))
+        else:
+            torch.save(state, Path(d, WEIGHTS_FILE))
         Path(d, "final.json").write_text(json.dumps(final))
         tune.report({**final, FINAL_KEY: 1.0}, checkpoint=Checkpoint.from_directory(d))
 

@@ -64,7 +64,7 @@ def reference_point(exp: Experiment, controller: Controller, samples: int = 16) 
         except Exception:  # an unbuildable sample says nothing about the reference
             continue
         for name in need:
-            seen[name].append(float(getattr(prof, name)))
+            seen[name].append(controller.metric_value(prof, name))
     ref: dict[str, float] = {}
     for o in exp.objectives:
         if METRICS[o.name].source == "train":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nas.controller import Controller
 from nas.experiment import Experiment
+from nas.objectives import float32_size_mb
 from nas.pareto import hypervolume, pareto_mask
 from nas.plots import pareto_png
 from nas.records import TrialRecord
@@ -26,7 +27,7 @@ from nas.trial import TrialSpec
 
 log = logging.getLogger(__name__)
 
-PROFILE_METRICS = ("mflops", "params", "latency_ms", "peak_mem_mb")
+PROFILE_METRICS = ("mflops", "params", "latency_ms", "peak_mem_mb", "size_mb")
 
 
 @dataclass
@@ -85,7 +86,7 @@ class SearchLoop:
                 self._finish(rec)
                 continue
             assert cand.profile is not None
-            prof = cand.profile.as_dict()
+            prof = {**cand.profile.as_dict(), "size_mb": float32_size_mb(cand.profile.params)}
             self.records[cand.number] = TrialRecord(
                 number=cand.number, params=cand.params, training=cand.training,
                 profile={k: prof[k] for k in PROFILE_METRICS if prof.get(k) is not None},

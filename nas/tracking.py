@@ -33,6 +33,7 @@ TAG_KIND = "nas.kind"  # "search" on the parent, "trial" on children
 TAG_SEARCH = "nas.search_run_id"
 TAG_PARETO = "nas.pareto"
 TAG_STATUS = "nas.status"
+TAG_MERGED = "nas.pareto_merged"  # on the merged front of trials and their compressed versions
 MODEL_DIR = "nas_model"
 _MAX_PARAMS, _MAX_TAGS, _MAX_METRICS = 100, 100, 1000
 
@@ -297,11 +298,17 @@ def get_search_run(client: MlflowClient, run_id: str) -> Any:
     return run
 
 
-def trial_runs(client: MlflowClient, search_run: Any, *, pareto_only: bool = False) -> list[Any]:
-    """The child runs of a search (optionally only the Pareto-optimal ones)."""
+def trial_runs(client: MlflowClient, search_run: Any, *, pareto_only: bool = False, kind: str | None = "trial",
+               merged_front: bool = False) -> list[Any]:
+    """The child runs of a search: trials (``kind="trial"``), compressed models (``"compressed"``) or both
+    (``None``); optionally only the search's Pareto set, or only the merged front after ``nas compress``."""
     flt = f"tags.`{TAG_SEARCH}` = '{search_run.info.run_id}'"
+    if kind:
+        flt += f" and tags.`{TAG_KIND}` = '{kind}'"
     if pareto_only:
         flt += f" and tags.`{TAG_PARETO}` = 'true'"
+    if merged_front:
+        flt += f" and tags.`{TAG_MERGED}` = 'true'"
     runs: list[Any] = []
     token = None
     while True:
@@ -310,6 +317,39 @@ def trial_runs(client: MlflowClient, search_run: Any, *, pareto_only: bool = Fal
         token = page.token
         if not token:
             return runs
+
+
+def log_compressed(client: MlflowClient, search_run: Any, *, source_trial: int, source_run: str, method: str,
+                   metrics: Mapping[str, float], settings: Mapping[str, Any], notes: Sequence[str],
+                   model_dir: str) -> str:
+    """One child run of the search for a compressed Pareto model (tagged with its method and source trial)."""
+    parent = search_run.info.run_id
+    run = client.create_run(search_run.info.experiment_id, run_name=f"trial-{source_trial:04d}-{method}", tags={
+        "mlflow.parentRunId": parent, TAG_KIND: "compressed", TAG_SEARCH: parent, TAG_STATUS: "complete",
+        "nas.trial_number": str(source_trial), "nas.source_run_id": source_run,
+        "nas.compression_method": method, "nas.compression_notes": " | ".join(notes)[:4000]})
+    rid = run.info.run_id
+    ts = _now_ms()
+    client.log_batch(rid, metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items() if v is not None],
+                     params=[Param(f"compress/{k}", _param_value(v)) for k, v in settings.items()][:_MAX_PARAMS])
+    client.log_artifacts(rid, model_dir, MODEL_DIR)
+    client.set_terminated(rid, "FINISHED")
+    return rid
+
+
+def set_run_tags(client: MlflowClient, run_id: str, tags: Mapping[str, Any]) -> None:
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_parent_extras(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
+                      files: Mapping[str, str | bytes]) -> None:
+    """Metrics and (over)written artifacts on a finished parent run, e.g. after ``nas compress``."""
+    ts = _now_ms()
+    client.log_batch(run_id, metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items()])
+    with tempfile.TemporaryDirectory() as d:
+        for name, content in files.items():
+            Path(d, name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        client.log_artifacts(run_id, d)
 
 
 def download_model_dir(client: MlflowClient, trial_run_id: str, dst: str) -> str:

@@ -17,6 +17,8 @@ import torch
 import yaml
 
 from nas.builders import build
+from nas.compress.measure import model_size_mb
+from nas.compress.plan import apply_plan, is_noop
 from nas.data import Splits, load_data
 from nas.profile import training_flops
 from nas.space import Space, parse_space
@@ -87,11 +89,14 @@ def pick_device(preference: str) -> torch.device:
 
 def run_trial(
     spec: TrialSpec, on_epoch: Callable[[dict[str, float]], bool | None] | None = None
-) -> tuple[TrainResult, dict[str, torch.Tensor], dict[str, float]]:
-    """Build, train and evaluate one architecture.
+) -> tuple[TrainResult, dict[str, torch.Tensor] | torch.nn.Module, dict[str, float]]:
+    """Build, train and evaluate one architecture; then compress it when its space has a ``compression:`` block.
 
     ``on_epoch`` receives each epoch's metrics (``val_accuracy`` etc., plus ``train_flops`` so far) and may return
-    True to stop early. Returns the training result, the final weights (CPU tensors) and the final metrics.
+    True to stop early. Returns the training result, the final weights (CPU tensors; the whole module when it was
+    compressed, since its structure no longer follows from the params) and the final metrics. After compression
+    the objectives (``val_accuracy``, ``mflops``, ``params``, ``size_mb``, ``latency_ms``) are the compressed
+    model's, re-measured; ``uncompressed_val_accuracy`` and ``compress_flops`` keep the rest of the story.
     """
     torch.set_num_threads(max(1, int(spec.cpu_threads)))
     splits = cached_splits(spec.data)
@@ -130,5 +135,14 @@ def run_trial(
         "train_flops": training_flops(flops_per_sample, result.samples_seen),
         "epochs_run": float(len(result.epochs)),
     }
+    final["size_mb"] = model_size_mb(model)
+    plan = space.resolve(spec.params).get("compression")
+    if plan and not is_noop(plan):
+        done = apply_plan(model, plan, splits, seed=spec.seed, lr=float(t["lr"]),
+                          batch_size=int(spec.data.get("batch_size", 64)))
+        final = {**final, "uncompressed_val_accuracy": final["val_accuracy"],
+                 "uncompressed_mflops": spec.mflops, **done.metrics()}
+        final["compress_flops"] = final.pop("compress_mflops") * 1e6
+        return result, done.model, final
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return result, state, final

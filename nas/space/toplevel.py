@@ -14,7 +14,9 @@ from nas.space.errors import SpaceError, join, options_hint
 from nas.space.parse import check_keys, parse_fields
 from nas.space.tree import Group
 
-TOP_KEYS = ("builder", "input_shape", "num_classes", "description", "params")
+TOP_KEYS = ("builder", "input_shape", "num_classes", "description", "params", "compression")
+#: Keys of the optional ``compression:`` block (applied after training; see nas/compress/plan.py).
+COMPRESSION_KEYS = ("prune", "sparsity", "rank_energy", "quantize", "finetune_epochs")
 RESERVED_PARAMS = ("input_shape", "num_classes")
 _DOC = "see docs/SPACE_FORMAT.md"
 
@@ -51,13 +53,29 @@ def parse_top(data: Any, src: str) -> Header:
         if key not in data:
             raise SpaceError(src, "", f"the space has no `{key}`", f"add `{key}:` ({_DOC})")
     spec = _builder(data["builder"], src)
+    root = _params(data["params"], spec, src)
+    if data.get("compression") is not None:
+        root = Group((*root.fields, ("compression", _compression(data["compression"], src))))
     return Header(
         builder=spec.name,
         input_shape=_input_shape(data.get("input_shape"), src),
         num_classes=_num_classes(data.get("num_classes"), src),
         description=_description(data.get("description"), src),
-        root=_params(data["params"], spec, src),
+        root=root,
     )
+
+
+def _compression(block: Any, src: str) -> Group:
+    """The ``compression:`` block: constants or dimensions under known keys, sampled as ``compression/<key>``."""
+    if not isinstance(block, Mapping) or not block:
+        raise SpaceError(src, "compression", "must be a non-empty mapping",
+                         "e.g. `compression: {prune: {type: categorical, choices: [0.0, 0.5]}, quantize: true}`")
+    check_keys(block, "compression", src)
+    for key in block:
+        if key not in COMPRESSION_KEYS:
+            raise SpaceError(src, join("compression", key), f"unknown compression key {key!r}",
+                             options_hint(key, COMPRESSION_KEYS, "compression keys"))
+    return parse_fields(block, "compression", src)
 
 
 def _builder(name: Any, src: str) -> BuilderSpec:
