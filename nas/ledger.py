@@ -314,8 +314,9 @@ def bill_search(
     trial_kwh = sum(b.energy_kwh for b in bills)
     if measured_energy is None:
         total_kwh = (est_cpu_j + est_gpu_j) * cfg.pue / JOULES_PER_KWH
-        method, details = "estimated", {"cpu": f"{cpu:g} cores x {cfg.cpu_watts_per_core:g} W per slot",
-                                        "gpu": f"{gpu:g} GPU x {cfg.gpu_watts:g} W per slot"}
+        method, details = "estimated", {"cpu": f"{cpu:g} cores x {cfg.cpu_watts_per_core:g} W per slot"}
+        if gpu > 0:
+            details["gpu"] = f"{gpu:g} GPU x {cfg.gpu_watts:g} W per slot"
     else:
         total_kwh = measured_energy.kwh * cfg.pue
         method, details = measured_energy.method, dict(measured_energy.details)
@@ -373,8 +374,7 @@ def effective_workers(concurrency: int, trials: int, resources: ResourcesLike, c
 
 
 def _fmt(value: float, unit: str = "") -> str:
-    text = f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
-    return f"{text} {unit}".strip()
+    return f"{value:.4g} {unit}".strip()
 
 
 def search_card(bill: SearchBill, *, space_hash: str, seeds: Mapping[str, int], hardware: Mapping[str, Any],
