@@ -30,7 +30,7 @@ def _oom(x: torch.Tensor) -> torch.Tensor:
 
 
 def _slow(x: torch.Tensor) -> torch.Tensor:
-    time.sleep(1.0)
+    time.sleep(2.0)
     return x
 
 
