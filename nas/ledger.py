@@ -314,7 +314,7 @@ def bill_search(
     trial_kwh = sum(b.energy_kwh for b in bills)
     if measured_energy is None:
         total_kwh = (est_cpu_j + est_gpu_j) * cfg.pue / JOULES_PER_KWH
-        method, details = "estimated", {"cpu": f"{cpu:g} cores x {cfg.cpu_watts_per_core:g} W per slot"}
+        method, details = "estimated", {"cpu": f"{cpu:g} core(s) x {cfg.cpu_watts_per_core:g} W per slot"}
         if gpu > 0:
             details["gpu"] = f"{gpu:g} GPU x {cfg.gpu_watts:g} W per slot"
     else:
