@@ -12,11 +12,13 @@ What is measured and what is assumed:
   epochs, then the full ``epochs``; a fraction ``1/eta`` of the trials goes on at each rung. The expected
   fraction of full training is ``Σ_k eta^-k × (rung_k - rung_{k-1}) / epochs``. It assumes stopping does not
   depend on a trial's size.
-- **Time (measured).** A few sampled architectures (nearest the p10 and p90 FLOPs) train for a short while on
-  this machine, on random data of the input shape, with the trial's threads and device. Seconds per training
-  sample are fitted as ``a + b × forward FLOPs`` through those points (small networks are dominated by the fixed
-  per-step cost ``a``, so a single FLOP/s figure would be wrong by orders of magnitude). Validation passes are
-  counted at a third of a training sample each. ``seconds_per_tflop`` replaces the measurement (a figure from a
+- **Time (measured).** Every sampled architecture (or ``speed_probes`` of them, spread over the FLOP quantiles)
+  trains for a short while (``probe_seconds``) on this machine, on random data of the input shape, with the
+  trial's threads, device and batch size. Each timed architecture keeps its own seconds per training sample:
+  time is not proportional to FLOPs (depthwise convolutions and squeeze-excitation cost far more per FLOP on a
+  CPU, and small networks are dominated by a fixed per-step cost), so one FLOP/s figure would be wrong by a
+  factor of several. Architectures not timed use the line ``a + b × forward FLOPs`` fitted through the timed ones.
+  Validation passes are counted at a third of a training sample each. ``seconds_per_tflop`` replaces the measurement (a figure from a
   past search). The machinery is left out unless ``overhead_ratio`` (a past search's
   :attr:`nas.ledger.SearchBill.overhead_ratio`) is given.
 - **Energy, CO2, money (estimated)** from device-seconds with :class:`nas.energy.EnergyConfig`.
@@ -240,10 +242,10 @@ def _sample(space: Space, input_shape: Sequence[int], num_classes: int, n: int, 
 
 
 def measure_step(model: nn.Module, input_shape: Sequence[int], num_classes: int, *, forward_flops: float,
-                 batch_size: int = 64, device: str | torch.device = "cpu", min_seconds: float = 0.3,
-                 max_steps: int = 200, warmup: int = 2) -> SpeedProbe:
-    """Time training steps (forward, cross-entropy, backward, Adam) of ``model`` on random data; at least
-    ``min_seconds`` of timed steps (or ``max_steps``) after ``warmup`` steps."""
+                 batch_size: int = 64, device: str | torch.device = "cpu", min_seconds: float = 0.25,
+                 min_steps: int = 5, max_steps: int = 200, warmup: int = 3) -> SpeedProbe:
+    """Time training steps (forward, cross-entropy, backward, Adam) of ``model`` on random data: at least
+    ``min_steps`` steps and ``min_seconds`` (at most ``max_steps``), after ``warmup`` untimed steps."""
     dev = torch.device(device)
     model = model.to(dev).train()
     x = torch.randn(batch_size, *input_shape, device=dev)
@@ -261,7 +263,7 @@ def measure_step(model: nn.Module, input_shape: Sequence[int], num_classes: int,
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     sync()
     steps, t0 = 0, time.perf_counter()
-    while steps < max_steps and (steps == 0 or time.perf_counter() - t0 < min_seconds):
+    while steps < max_steps and (steps < min_steps or time.perf_counter() - t0 < min_seconds):
         step()
         steps += 1
         if dev.type == "cuda" and steps % 10 == 0:
@@ -290,27 +292,36 @@ def fit_speed(probes: Sequence[SpeedProbe]) -> tuple[float, float]:
 
 
 def _probe_speed(samples: list[_Sample], space: Space, input_shape: Sequence[int], num_classes: int, *,
-                 resources: ResourcesLike, batch_size: int, probes: int, min_seconds: float) -> tuple[list[SpeedProbe], str]:
+                 resources: ResourcesLike, batch_size: int, probes: int | None,
+                 min_seconds: float) -> tuple[dict[int, SpeedProbe], str]:
+    """Time the training step of every sample (``probes=None``) or of ``probes`` samples spread over the FLOP
+    quantiles; returns the probes by sample index and a sentence saying how they were measured."""
     flops = np.array([s.flops for s in samples])
-    targets = np.quantile(flops, np.linspace(0.1, 0.9, probes)) if probes > 1 else [float(np.median(flops))]
-    picked = sorted({int(np.argmin(np.abs(flops - t))) for t in targets})
+    if probes is None or probes >= len(samples):
+        picked = list(range(len(samples)))
+    else:
+        targets = np.quantile(flops, np.linspace(0.1, 0.9, probes)) if probes > 1 else [float(np.median(flops))]
+        picked = sorted({int(np.argmin(np.abs(flops - t))) for t in targets})
     use_gpu = resources.gpu > 0 and torch.cuda.is_available()
     device = "cuda" if use_gpu else "cpu"
     threads = max(1, int(resources.cpu))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        out = []
+        out = {}
         for i in picked:
             model = build(space, samples[i].params, input_shape=input_shape, num_classes=num_classes, seed=i)
-            out.append(measure_step(model, input_shape, num_classes, forward_flops=samples[i].flops,
-                                    batch_size=batch_size, device=device, min_seconds=min_seconds))
+            out[i] = measure_step(model, input_shape, num_classes, forward_flops=samples[i].flops,
+                                  batch_size=batch_size, device=device, min_seconds=min_seconds)
     finally:
         torch.set_num_threads(before)
     where = "cuda" if use_gpu else f"cpu, {threads} thread(s)"
-    points = "; ".join(f"{p.forward_flops / 1e6:.3g} MFLOPs: {p.seconds_per_sample * 1e6:.3g} µs per sample "
-                       f"({p.flops_per_second:.3g} FLOP/s)" for p in out)
-    return out, f"measured on this machine ({where}, batch {batch_size}, random data): {points}"
+    fps = np.array([p.flops_per_second for p in out.values()])
+    sps = np.array([p.seconds_per_sample for p in out.values()])
+    which = "every sampled architecture" if len(out) == len(samples) else f"{len(out)} of the sampled architectures"
+    return out, (f"training steps of {which} timed on this machine ({where}, batch {batch_size}, random data): "
+                 f"{sps.min() * 1e6:.3g} to {sps.max() * 1e6:.3g} µs per sample, {fps.min():.3g} to {fps.max():.3g} "
+                 "training FLOP/s")
 
 
 # -- the forecast --------------------------------------------------------------------------------------------------
@@ -354,15 +365,16 @@ def forecast(
     seconds_per_tflop: float | None = None,
     overhead_ratio: float = 0.0,
     batch_size: int = 64,
-    speed_probes: int = 2,
-    probe_seconds: float = 0.3,
+    speed_probes: int | None = None,
+    probe_seconds: float = 0.15,
 ) -> Forecast:
     """Estimate a search's compute, time, energy, CO2 and cost before anything trains (module docstring).
 
     ``input_shape`` (per sample) and ``num_classes`` come from the data; ``train_samples`` / ``val_samples`` are
     the training- and validation-set sizes; ``constraints`` are objects with ``metric``, ``min`` and ``max``
     (``Experiment.constraints``; only ``mflops`` and ``params`` are checked). ``seconds_per_tflop`` (seconds of
-    trial compute per 10^12 training FLOPs) replaces the speed measurement. Raises ``ValueError`` when no
+    trial compute per 10^12 training FLOPs) replaces the speed measurement; ``speed_probes`` limits how many
+    architectures are timed (``None``: all, each for at least ``probe_seconds``). Raises ``ValueError`` when no
     sampled architecture can be built and meets the constraints.
     """
     for name, value in (("trials", trials), ("epochs", epochs), ("train_samples", train_samples),
@@ -388,10 +400,13 @@ def forecast(
         a, b = 0.0, 3.0 * seconds_per_tflop / 1e12
         method = f"given: {seconds_per_tflop:g} s per TFLOP of training"
     else:
-        probes, method = _probe_speed(kept, space, shape, num_classes, resources=resources, batch_size=batch_size,
-                                      probes=speed_probes, min_seconds=probe_seconds)
+        timed, method = _probe_speed(kept, space, shape, num_classes, resources=resources, batch_size=batch_size,
+                                     probes=speed_probes, min_seconds=probe_seconds)
+        probes = list(timed.values())
         a, b = fit_speed(probes)
-    per_sample_s = a + b * fwd
+    per_sample_s = a + b * fwd  # the fitted line for architectures not timed, their own measurement otherwise
+    for i, p in (timed.items() if seconds_per_tflop is None else ()):
+        per_sample_s[i] = p.seconds_per_sample
     per_trial_s = epochs * (train_samples + val_samples / 3.0) * per_sample_s
     kw: dict[str, Any] = {"trials": trials, "workers": workers, "resources": resources, "cfg": cfg,
                           "overhead_ratio": overhead_ratio}

@@ -291,7 +291,8 @@ def bill_search(
     by part, keys ``<part>_s`` (``SearchResult.overhead_s``; ``total_s`` is ignored), disjoint. ``wall_s``: the
     search's wall time, s; ``workers``: trial slots held for it (see :func:`effective_workers`). ``resources``:
     what one slot holds. ``measured_energy``: an :class:`~nas.energy.EnergyReading` of the whole search (an
-    :class:`~nas.energy.EnergyMeter` around it), else energy is estimated from device-seconds.
+    :class:`~nas.energy.EnergyMeter` around it); a reading with nothing measured (method ``"estimated"``) is
+    ignored and energy is estimated from device-seconds held.
     ``concurrent_parts``: part names that overlap trials (reported, not added).
     """
     if not (wall_s > 0 and math.isfinite(wall_s)):
@@ -299,6 +300,8 @@ def bill_search(
     if int(workers) != workers or workers < 1:
         raise ValueError(f"bill_search: workers must be an integer >= 1, got {workers!r}")
     cfg = energy_config or EnergyConfig()
+    if measured_energy is not None and not measured_energy.measured:
+        measured_energy = None  # a meter that found no readable hardware: the ledger's own estimate is the same idea
     bills = [bill_trial(r, resources, cfg) for r in sorted(records, key=lambda r: r.number)]
     cpu, gpu = float(resources.cpu), float(resources.gpu)
     capacity = float(wall_s) * int(workers)

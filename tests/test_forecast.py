@@ -21,7 +21,8 @@ def cnn():
 
 def test_forecast_cnn_space(cnn):
     f = forecast(cnn, (1, 8, 8), 10, trials=20, epochs=10, train_samples=1078, val_samples=359,
-                 resources=Resources(cpu=1), samples=8, early_stopping=EarlyStopping(eta=3), probe_seconds=0.1)
+                 resources=Resources(cpu=1), samples=8, early_stopping=EarlyStopping(eta=3), probe_seconds=0.05,
+                 speed_probes=3)
     for t in (f.full, f.early):
         for r in (t.train_flops, t.trial_seconds, t.device_hours, t.energy_kwh, t.co2_g, t.cost):
             assert 0 < r.low <= r.median <= r.high
@@ -33,7 +34,7 @@ def test_forecast_cnn_space(cnn):
     assert f.speed and all(p.seconds_per_sample > 0 for p in f.speed)  # measured, not assumed
     assert f.full.co2_g.median == pytest.approx(f.full.energy_kwh.median * 475)
     text = "\n".join(f.lines())
-    for word in ("FLOPs", "device-hours", "kWh", "CO2", "measured on this machine", "early stopping"):
+    for word in ("FLOPs", "device-hours", "kWh", "CO2", "timed on this machine", "early stopping"):
         assert word in text, word
 
 

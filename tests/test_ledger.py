@@ -108,6 +108,14 @@ def test_bill_search_measured_energy_is_apportioned():
     assert b.machinery_energy_kwh == pytest.approx(1.5 * 10 / 50)
 
 
+def test_bill_search_ignores_an_unmeasured_reading():
+    recs = [_record(0, trial_s=10.0, span=(0.0, 10.0))]
+    reading = EnergyReading(seconds=50.0, cpu_joules=123.0, cpu_method="estimated")
+    b = bill_search(recs, {}, wall_s=20.0, workers=1, resources=Res(cpu=1), energy_config=CFG, measured_energy=reading)
+    assert b.energy_method == "estimated" and b.energy_kwh == pytest.approx(200 / 3.6e6)
+    assert not b.trials[0].energy_apportioned
+
+
 def test_check_accounting_flags_overlapping_parts():
     recs = [_record(0, trial_s=90.0, span=(0.0, 90.0))]
     ok = bill_search(recs, {"sampler_s": 5.0}, wall_s=100.0, workers=1, resources=Res())
