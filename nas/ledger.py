@@ -15,10 +15,12 @@ seconds: its **capacity** is ``wall_s × workers`` slot-seconds. Each slot-secon
 Machinery is broken down by part (:data:`PARTS`):
 
 * *serial* driver parts, measured by the driver (``overhead_s``: sampler, profiling, proxies, Ray start,
-  dispatch, callbacks, checkpoint/model logging). One driver second counts as one machinery second. The parts
-  must be disjoint: pass ``propose_s`` net of the sampler and profiling time it contains.
-* ``worker``: time inside each trial's span but outside its compute (actor reuse, data, result reporting,
-  checkpoint write and upload), from the records' timestamps.
+  dispatch, callbacks, model logging). One driver second counts as one machinery second. The parts must be
+  disjoint: pass ``propose_s`` net of the sampler and profiling time it contains.
+* ``checkpoint``: trial checkpoints written in the workers, from each trial's ``checkpoint_s`` metric (present
+  only when the trainable measures it).
+* ``worker``: the rest of each trial's span outside its compute (actor reuse, data, result reporting, checkpoint
+  upload), from the records' timestamps.
 * ``unattributed``: the remainder, ``machinery_s`` minus the measured parts, never negative: slots idle while
   Ray schedules and dispatches, while the driver works (all slots but one, when ``workers > 1``), or in setup
   and teardown beyond the measured parts. :attr:`SearchBill.attributed_fraction` says how much of the machinery
@@ -71,16 +73,18 @@ PARTS: dict[str, Part] = {
     "proxies": Part("serial", "zero-cost proxy scores of candidates"),
     "propose": Part("serial", "Tune searcher dispatching proposals, sampler and profiling excluded"),
     "callbacks": Part("serial", "Tune callbacks: recording results, telling Optuna, updating the front"),
-    "checkpoint": Part("serial", "logging checkpoints and registering models"),
+    "models": Part("serial", "logging and registering the Pareto models"),
     "tracking": Part("concurrent", "MLflow logging on the writer thread, overlapping trials"),
-    "worker": Part("worker", "inside trial spans, outside trial compute: actor reuse, data, reporting, "
-                             "checkpoint write (from record timestamps)"),
+    "checkpoint": Part("worker", "writing trial checkpoints in the workers (the trials' checkpoint_s metric)"),
+    "worker": Part("worker", "inside trial spans, outside trial compute and checkpoints: actor reuse, data, "
+                             "reporting (from record timestamps)"),
     "unattributed": Part("remainder", "slots idle for reasons not measured: Ray scheduling and dispatch, waiting "
                                       "on the driver, setup and teardown"),
 }
 """Known parts of the machinery. An ``overhead_s`` key not listed here (``<name>_s``) is a serial part."""
 
 IGNORED_OVERHEAD_KEYS = frozenset({"total_s"})
+LEDGER_PARTS = frozenset(k for k, p in PARTS.items() if p.kind in ("worker", "remainder"))
 
 
 class ResourcesLike(Protocol):
@@ -115,7 +119,8 @@ class TrialBill:
 
     forward_mflops: forward MFLOPs per sample. train_flops: training FLOPs actually spent (3 × forward × samples
     seen, early stops and failures included: the last epoch reported). trial_s: compute seconds (see the module
-    docstring); span_s: driver-observed start to end, s; worker_s: span outside compute, s. cpu_core_s and gpu_s:
+    docstring); span_s: driver-observed start to end, s; checkpoint_s: checkpoint writing the trial measured, s;
+    worker_s: the rest of the span outside compute, s. cpu_core_s and gpu_s:
     core-seconds and whole-GPU-seconds held for the compute; device_s their sum. energy_kwh: facility energy,
     ``energy_method`` how it was obtained (``energy_apportioned`` when a measured search total was shared by
     device-seconds). co2_g: grams; cost: money in ``currency``.
@@ -128,6 +133,7 @@ class TrialBill:
     samples_seen: float
     trial_s: float
     span_s: float
+    checkpoint_s: float
     worker_s: float
     cpu_core_s: float
     gpu_s: float
@@ -143,7 +149,7 @@ class TrialBill:
         """Metrics for the trial's child run; every key is ``prefix`` + a name ending in its unit."""
         m = {"forward_mflops": self.forward_mflops, "train_tflops": self.train_flops / 1e12,
              "samples_seen_count": self.samples_seen, "trial_s": self.trial_s, "span_s": self.span_s,
-             "worker_s": self.worker_s, "device_hours": self.device_s / 3600, "cpu_core_hours": self.cpu_core_s / 3600,
+             "checkpoint_s": self.checkpoint_s, "worker_s": self.worker_s, "device_hours": self.device_s / 3600, "cpu_core_hours": self.cpu_core_s / 3600,
              "gpu_hours": self.gpu_s / 3600, "energy_kwh": self.energy_kwh, "co2_g": self.co2_g,
              f"cost_{self.currency}": self.cost}
         return {prefix + k: float(v) for k, v in m.items()}
@@ -166,6 +172,7 @@ def bill_trial(record: TrialRecord, resources: ResourcesLike, energy_config: Ene
     """The bill of one trial, energy estimated from its device-seconds (see :func:`bill_search` for measured)."""
     cfg = energy_config or EnergyConfig()
     trial_s, span_s = _trial_times(record)
+    checkpoint_s = max(0.0, _num(record.metrics.get("checkpoint_s")) or 0.0)
     cpu_s, gpu_s = trial_s * float(resources.cpu), trial_s * float(resources.gpu)
     cpu_j, gpu_j = cfg.estimate_joules(cpu_s, gpu_s)
     kwh = (cpu_j + gpu_j) * cfg.pue / JOULES_PER_KWH
@@ -175,7 +182,7 @@ def bill_trial(record: TrialRecord, resources: ResourcesLike, energy_config: Ene
     return TrialBill(
         trial=record.number, status=record.status, forward_mflops=mflops, train_flops=_last(record, "train_flops"),
         samples_seen=_last(record, "samples_seen"), trial_s=trial_s, span_s=span_s,
-        worker_s=max(0.0, span_s - trial_s), cpu_core_s=cpu_s, gpu_s=gpu_s, device_s=cpu_s + gpu_s,
+        checkpoint_s=checkpoint_s, worker_s=max(0.0, span_s - trial_s - checkpoint_s), cpu_core_s=cpu_s, gpu_s=gpu_s, device_s=cpu_s + gpu_s,
         energy_kwh=kwh, energy_method="estimated", energy_apportioned=False, co2_g=cfg.co2_g(kwh),
         cost=cfg.cost(cpu_s / 3600, gpu_s / 3600), currency=cfg.currency,
     )
@@ -264,8 +271,9 @@ def _machinery_parts(overhead_s: Mapping[str, float], concurrent: Sequence[str])
         if key in IGNORED_OVERHEAD_KEYS:
             continue
         name = key[:-2] if key.endswith("_s") else key
-        if name in ("worker", "unattributed"):
-            raise ValueError(f"bill_search: overhead_s key {key!r} is computed by the ledger; do not pass it")
+        if name in LEDGER_PARTS:
+            raise ValueError(f"bill_search: overhead_s key {key!r} is computed by the ledger from the trial records; "
+                             "do not pass it (driver-side model logging is models_s)")
         v = _num(value)
         if v is None or v < 0:
             raise ValueError(f"bill_search: overhead_s[{key!r}] must be seconds >= 0, got {value!r}")
@@ -308,7 +316,10 @@ def bill_search(
     trial_s = sum(b.trial_s for b in bills)
     machinery = max(0.0, capacity - trial_s)
     serial, overlapping = _machinery_parts(overhead_s, concurrent_parts)
-    parts = {**serial, "worker": sum(b.worker_s for b in bills)}
+    parts = dict(serial)
+    if any("checkpoint_s" in r.metrics for r in records):
+        parts["checkpoint"] = sum(b.checkpoint_s for b in bills)
+    parts["worker"] = sum(b.worker_s for b in bills)
     measured = sum(parts.values())
     parts["unattributed"] = max(0.0, machinery - measured)
 

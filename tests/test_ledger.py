@@ -108,6 +108,17 @@ def test_bill_search_measured_energy_is_apportioned():
     assert b.machinery_energy_kwh == pytest.approx(1.5 * 10 / 50)
 
 
+def test_checkpoint_time_from_the_trials():
+    recs = [_record(0, trial_s=10.0, span=(0.0, 13.0)), _record(1, trial_s=10.0, span=(20.0, 31.0))]
+    recs[0].metrics["checkpoint_s"] = 2.0
+    b = bill_search(recs, {"models_s": 1.0}, wall_s=40.0, workers=1, resources=Res())
+    assert b.trials[0].checkpoint_s == 2.0 and b.trials[0].worker_s == 1.0
+    assert b.machinery_by_part_s == {"models": 1.0, "checkpoint": 2.0, "worker": 2.0, "unattributed": 15.0}
+    assert check_accounting(b) == 0.0
+    with pytest.raises(ValueError, match="models_s"):
+        bill_search(recs, {"checkpoint_s": 1.0}, wall_s=40.0, workers=1, resources=Res())
+
+
 def test_bill_search_ignores_an_unmeasured_reading():
     recs = [_record(0, trial_s=10.0, span=(0.0, 10.0))]
     reading = EnergyReading(seconds=50.0, cpu_joules=123.0, cpu_method="estimated")
