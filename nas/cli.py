@@ -111,6 +111,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     exp = load_experiment(args.experiment).with_overrides(trials=args.trials, seed=args.seed,
                                                           tracking_uri=args.tracking_uri)
+    if args.dry_run:
+        return dry_run(exp)
     try:
         if args.quiet:
             result = run_search(exp, address=args.address, resume=args.resume)
@@ -131,6 +133,25 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     print(f"mlflow ui --backend-store-uri {result.tracking_uri}")
     print(f"then open {runs_url(result.experiment_id)}")
+    return 0
+
+
+def dry_run(exp: Any) -> int:
+    """Print the search's forecast: compute, device-hours, kWh, CO2, cost. Nothing trains, nothing is written."""
+    from dataclasses import asdict
+
+    from nas.forecast import forecast
+    from nas.space import load_space
+    from nas.trial import cached_splits
+
+    space = load_space(exp.space)
+    splits = cached_splits(asdict(exp.data))
+    fc = forecast(space, splits.input_shape, splits.num_classes, trials=exp.search.trials, epochs=exp.training.epochs,
+                  train_samples=len(splits.train), val_samples=len(splits.val), resources=exp.resources,
+                  energy_config=exp.energy, seed=exp.search.seed, constraints=exp.constraints,
+                  workers=exp.search.concurrency, batch_size=exp.data.batch_size)
+    for line in fc.lines():
+        print(line)
     return 0
 
 
@@ -215,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else a local cluster)")
     s.add_argument("--quiet", action="store_true", help="no live progress display")
     s.add_argument("--resume", metavar="RUN_ID", help="continue the search RUN_ID after its driver stopped")
+    s.add_argument("--dry-run", action="store_true", help="forecast the compute, energy and CO2; train nothing")
     s.set_defaults(fn=cmd_search)
 
     for name, fn, helptext in (("pareto", cmd_pareto, "print the Pareto set of a search"),

@@ -50,6 +50,16 @@ SAMPLERS: dict[str, Callable[[Experiment], optuna.samplers.BaseSampler]] = {
 }
 
 
+def open_storage(storage: str | optuna.storages.BaseStorage | None) -> str | optuna.storages.BaseStorage | None:
+    """An Optuna storage from ``search.storage``: an RDB URL as is, any other string as a journal file path."""
+    if storage is None or not isinstance(storage, str) or "://" in storage:
+        return storage
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(storage))
+
+
 def make_sampler(exp: Experiment) -> optuna.samplers.BaseSampler:
     """The sampler named by ``search.sampler``, seeded. NSGA-II, TPE and GP read each trial's constraint values
     (``Trial.set_constraint``; feasible when all are <= 0) and prefer feasible trials."""
@@ -114,7 +124,7 @@ class Controller:
             self.study = optuna.create_study(
                 directions=[o.direction for o in experiment.objectives],
                 sampler=make_sampler(experiment),
-                storage=storage,
+                storage=open_storage(storage),
                 study_name=study_name,
                 load_if_exists=study_name is not None,
             )

@@ -79,6 +79,11 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
                           "on a local cluster") from None
 
 
+def cluster_resources() -> dict[str, float]:
+    """CPUs and GPUs of the Ray cluster this process is connected to."""
+    return {k: float(v) for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
+
+
 def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
     """Start (or join) Ray; returns the cluster's resources. Joining uses ``address`` or ``RAY_ADDRESS``."""
     address = address or os.environ.get("RAY_ADDRESS") or None

@@ -22,11 +22,12 @@ from nas.controller import Controller
 from nas.environment import hardware, package_versions
 from nas.errors import ConfigError
 from nas.experiment import Experiment
+from nas.ledger import SearchBill, bill_search, effective_workers, search_card
 from nas.models import write_model_dir
 from nas.objectives import METRICS
 from nas.records import TrialRecord
 from nas.resume import missing_child_runs, recover_records
-from nas.runner import init_ray, run_trials
+from nas.runner import cluster_resources, init_ray, run_trials
 from nas.search_loop import SearchLoop, SearchState, trial_seed
 from nas.space import Space, load_space
 from nas.tracking import SearchTracker, client_for, get_search_run
@@ -50,6 +51,7 @@ class SearchResult:
     reference: dict[str, float]
     state: SearchState
     overhead_s: dict[str, float] = field(default_factory=dict)
+    bill: SearchBill | None = None
 
 
 def reference_point(exp: Experiment, controller: Controller, samples: int = 16) -> dict[str, float]:
@@ -177,11 +179,21 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
                 write_model_dir(d, rec, space, splits.input_shape, splits.num_classes, trial_seed(exp, rec.number),
                                 asdict(exp.data))
                 tracker.log_model(rec, d, model_name)
-    overhead = {"sampler_s": controller.stats.sampler_seconds + probe.stats.sampler_seconds,
-                "profile_s": controller.stats.profile_seconds + probe.stats.profile_seconds,
-                "tracking_s": tracker.seconds, "ray_init_s": ray_init_s, "propose_s": times.propose_s,
+    sampler_s = controller.stats.sampler_seconds + probe.stats.sampler_seconds
+    profile_s = controller.stats.profile_seconds + probe.stats.profile_seconds
+    overhead = {"sampler_s": sampler_s, "profile_s": profile_s, "tracking_s": tracker.seconds,
+                "ray_init_s": ray_init_s,
+                "propose_s": max(0.0, times.propose_s - controller.stats.sampler_seconds - controller.stats.profile_seconds),
                 "callbacks_s": times.callbacks_s, "total_s": time.perf_counter() - t_start}
-    tracker.log_progress(loop.state.done, {**loop.progress_metrics(), **{f"overhead/{k}": v for k, v in overhead.items()}})
+    cluster = cluster_resources()
+    workers = effective_workers(exp.search.concurrency, exp.search.trials, exp.resources, cluster.get("CPU", 1.0),
+                                cluster.get("GPU", 0.0))
+    bill = bill_search(list(loop.records.values()), overhead, overhead["total_s"], workers, exp.resources, exp.energy,
+                       flops_saved_by_rejections=controller.stats.rejected_saved_train_flops)
+    card_json, card_md = search_card(bill, space_hash=space.hash, seeds={"search": exp.search.seed, "data": exp.data.seed},
+                                     hardware=hardware(), versions=package_versions(), experiment=exp.to_dict())
+    tracker.log_progress(loop.state.done, {**loop.progress_metrics(), **bill.as_metrics()})
+    tracker.log_artifacts({"search_card.json": card_json, "search_card.md": card_md})
     aborted = loop.over_failure_limit()
     tracker.finish("FAILED" if aborted else "FINISHED",
                    tags={"nas.stop_reason": "max_failures" if aborted else "trials", "nas.pareto_size": len(front)})
@@ -192,8 +204,9 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
             f"({exp.search.max_failures}). Reasons: {'; '.join(reasons)[:1500]}. Everything recorded so far is in "
             f"MLflow; fix the cause, then start again or resume with --resume {run_id}"
         )
-    return SearchResult(run_id, exp.tracking.uri, tracker.experiment_id, sorted(loop.records.values(), key=lambda r: r.number), ranked,
-                        hv, reference, loop.state, overhead)
+    return SearchResult(run_id, exp.tracking.uri, tracker.experiment_id,
+                        sorted(loop.records.values(), key=lambda r: r.number), ranked, hv, reference, loop.state,
+                        overhead, bill)
 
 
 def _start_parent(tracker: SearchTracker, exp: Experiment, space: Space, input_shape: tuple[int, ...],

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nas.controller import Controller
 from nas.experiment import Experiment
+from nas.ledger import bill_trial
 from nas.objectives import float32_size_mb
 from nas.pareto import hypervolume, pareto_mask
 from nas.plots import pareto_png
@@ -150,6 +151,7 @@ class SearchLoop:
         t0 = time.perf_counter()
         if rec.start_time == 0.0:
             rec.start_time = rec.end_time
+        rec.metrics.update(bill_trial(rec, self.exp.resources, self.exp.energy).as_metrics())
         self._count(rec)
         front, hv = self.front()
         self.state.pareto_size, self.state.hypervolume = len(front), hv

@@ -12,6 +12,8 @@ import yaml
 from conftest import FIXTURES
 from mlflow import MlflowClient
 
+from nas.controller import open_storage
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
@@ -35,7 +37,7 @@ def test_two_searches_share_stores(tmp_path):
     exp_id = client.get_experiment_by_name("shared").experiment_id
     parents = client.search_runs([exp_id], "tags.`nas.kind` = 'search'")
     assert sorted(p.info.run_id for p in parents) == sorted(run_ids)
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    storage = open_storage(str(tmp_path / "optuna.journal"))
     for run_id, trials in zip(run_ids, (4, 5), strict=True):
         assert client.get_run(run_id).info.status == "FINISHED"
         children = client.search_runs([exp_id], f"tags.`nas.search_run_id` = '{run_id}'")

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from nas.controller import open_storage
 from nas.experiment import load_experiment
 from nas.search import SearchAbortedError, run_search
 
@@ -72,7 +73,7 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(kind, tmp_path, ray_
         assert by_number[r.number].info.status == "FAILED"
         assert CASES[kind] in by_number[r.number].data.tags["nas.failure_reason"]
     # Optuna: failed trials are FAIL, finished ones COMPLETE
-    study = optuna.load_study(study_name=f"nas-{result.run_id}", storage=exp.study_storage())
+    study = optuna.load_study(study_name=f"nas-{result.run_id}", storage=open_storage(exp.study_storage()))
     states = {t.number: t.state for t in study.trials}
     assert all(states[r.number] == optuna.trial.TrialState.FAIL for r in failed)
     assert all(states[r.number] == optuna.trial.TrialState.COMPLETE for r in ok)

@@ -16,6 +16,7 @@ import yaml
 from conftest import FIXTURES
 from mlflow import MlflowClient
 
+from nas.controller import open_storage
 from nas.experiment import load_experiment
 from nas.pareto import pareto_mask
 from nas.search import run_search
@@ -25,11 +26,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TRIALS, KILL_AFTER = 8, 3
 
 
-def _finished(storage: str) -> int:
-    try:
-        names = optuna.study.get_all_study_names(storage)
-    except Exception:  # the database may not exist yet
+def _finished(path: str) -> int:
+    if not Path(path).exists():
         return 0
+    storage = open_storage(path)
+    names = optuna.study.get_all_study_names(storage)
     if not names:
         return 0
     study = optuna.load_study(study_name=names[0], storage=storage)
@@ -43,13 +44,13 @@ def test_kill_and_resume(tmp_path, ray_cluster):
            "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "resume"}}
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(doc))
     exp = load_experiment(tmp_path / "exp.yaml")
-    storage = exp.study_storage()
+    storage = open_storage(exp.study_storage())
 
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", "exp.yaml", "--quiet"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 240
-        while _finished(storage) < KILL_AFTER:
+        while _finished(exp.study_storage()) < KILL_AFTER:
             assert proc.poll() is None, "the search ended before it could be killed"
             assert time.time() < deadline, "no trials finished in time"
             time.sleep(0.5)
@@ -92,4 +93,4 @@ def test_kill_and_resume(tmp_path, ray_cluster):
     assert {r.number for r in result.pareto} == front
     tagged = {int(c.data.tags["nas.trial_number"]) for c in children if c.data.tags.get("nas.pareto") == "true"}
     assert tagged == front
-    assert Path(tmp_path / "optuna.db").is_file()
+    assert Path(tmp_path / "optuna.journal").is_file()
