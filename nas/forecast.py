@@ -393,19 +393,18 @@ def forecast(
                          "or relax the constraints")
     fwd = np.array([s.flops for s in kept])
     per_trial_flops = 3.0 * fwd * epochs * train_samples
+    timed: dict[int, SpeedProbe] = {}
     if seconds_per_tflop is not None:
         if not seconds_per_tflop > 0:
             raise ValueError(f"forecast: seconds_per_tflop must be > 0, got {seconds_per_tflop!r}")
-        probes: list[SpeedProbe] = []
         a, b = 0.0, 3.0 * seconds_per_tflop / 1e12
         method = f"given: {seconds_per_tflop:g} s per TFLOP of training"
     else:
         timed, method = _probe_speed(kept, space, shape, num_classes, resources=resources, batch_size=batch_size,
                                      probes=speed_probes, min_seconds=probe_seconds)
-        probes = list(timed.values())
-        a, b = fit_speed(probes)
+        a, b = fit_speed(list(timed.values()))
     per_sample_s = a + b * fwd  # the fitted line for architectures not timed, their own measurement otherwise
-    for i, p in (timed.items() if seconds_per_tflop is None else ()):
+    for i, p in timed.items():
         per_sample_s[i] = p.seconds_per_sample
     per_trial_s = epochs * (train_samples + val_samples / 3.0) * per_sample_s
     kw: dict[str, Any] = {"trials": trials, "workers": workers, "resources": resources, "cfg": cfg,
@@ -421,7 +420,7 @@ def forecast(
         unbuildable=unbuildable, infeasible=len(drawn) - len(kept),
         forward_mflops={"p10": float(q[0]), "p50": float(q[1]), "p90": float(q[2]), "mean": float(fwd.mean() / 1e6),
                         "min": float(fwd.min() / 1e6), "max": float(fwd.max() / 1e6)},
-        speed_method=method, speed=probes, seconds_per_sample=(a, b), overhead_ratio=overhead_ratio, full=full,
+        speed_method=method, speed=list(timed.values()), seconds_per_sample=(a, b), overhead_ratio=overhead_ratio, full=full,
         early=early, early_stopping=early_stopping.describe(epochs) if early_stopping is not None else None,
         energy_config=cfg.to_dict(), unchecked_constraints=unchecked,
     )
