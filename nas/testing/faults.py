@@ -34,6 +34,14 @@ def _slow(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+SLEEP_PER_BATCH_S = 0.02
+
+
+def _sleep(x: torch.Tensor) -> torch.Tensor:
+    time.sleep(SLEEP_PER_BATCH_S)  # a trial of known duration: batches x this, plus the (tiny) real work
+    return x
+
+
 def _kill(x: torch.Tensor) -> torch.Tensor:
     os.kill(os.getpid(), signal.SIGKILL)
     return x  # unreachable
@@ -41,7 +49,7 @@ def _kill(x: torch.Tensor) -> torch.Tensor:
 
 #: mode -> what happens to the logits while training; "ok" and "unbuildable" do nothing here.
 FAULTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "nan": _nan, "raise": _raise, "oom": _oom, "slow": _slow, "kill": _kill,
+    "nan": _nan, "raise": _raise, "oom": _oom, "slow": _slow, "kill": _kill, "sleep": _sleep,
 }
 MODES = ("ok", "unbuildable", *FAULTS)
 
