@@ -233,6 +233,7 @@ class SearchBill:
     currency: str
     energy_config: dict[str, Any]
     trials: list[TrialBill] = field(default_factory=list)
+    idle_by_phase_s: dict[str, float] = field(default_factory=dict)
 
     def as_metrics(self, prefix: str = PREFIX) -> dict[str, float]:
         """Metrics for the parent run; every key is ``prefix`` + a name with its unit (parts as ``.../<part>``)."""
@@ -248,6 +249,7 @@ class SearchBill:
         }
         m.update({f"machinery_s/{k}": v for k, v in self.machinery_by_part_s.items()})
         m.update({f"concurrent_s/{k}": v for k, v in self.concurrent_by_part_s.items()})
+        m.update({f"idle_s/{k}": v for k, v in self.idle_by_phase_s.items()})
         return {prefix + k: float(v) for k, v in m.items()}
 
     def as_tags(self, prefix: str = PREFIX) -> dict[str, str]:
@@ -292,6 +294,7 @@ def bill_search(
     *,
     flops_saved_by_rejections: float = 0.0,
     concurrent_parts: Sequence[str] = ("tracking",),
+    started_at: float | None = None,
 ) -> SearchBill:
     """The bill of a whole search (see the module docstring for the accounting).
 
@@ -301,7 +304,10 @@ def bill_search(
     what one slot holds. ``measured_energy``: an :class:`~nas.energy.EnergyReading` of the whole search (an
     :class:`~nas.energy.EnergyMeter` around it); a reading with nothing measured (method ``"estimated"``) is
     ignored and energy is estimated from device-seconds held.
-    ``concurrent_parts``: part names that overlap trials (reported, not added).
+    ``concurrent_parts``: part names that overlap trials (reported, not added). ``started_at``: ``time.time()``
+    when the search started (the clock of the records' timestamps); with it, :attr:`SearchBill.idle_by_phase_s`
+    says where the slots sat idle, outside every trial's span: ``before_first_trial``, ``between_trials`` and
+    ``after_last_trial`` (slot-seconds; they contain the driver's serial parts and the unattributed remainder).
     """
     if not (wall_s > 0 and math.isfinite(wall_s)):
         raise ValueError(f"bill_search: wall_s must be > 0 seconds, got {wall_s!r}")
@@ -349,8 +355,21 @@ def bill_search(
         energy_kwh=total_kwh, trial_energy_kwh=trial_kwh, machinery_energy_kwh=max(0.0, total_kwh - trial_kwh),
         energy_method=method, energy_details=details, co2_g=cfg.co2_g(total_kwh),
         cost=cfg.cost(cpu_core_s / 3600, gpu_s / 3600), currency=cfg.currency, energy_config=cfg.to_dict(),
-        trials=bills,
+        trials=bills, idle_by_phase_s=_idle_by_phase(records, started_at, float(wall_s), int(workers)),
     )
+
+
+def _idle_by_phase(records: Sequence[TrialRecord], started_at: float | None, wall_s: float,
+                   workers: int) -> dict[str, float]:
+    spans = [(r.start_time, r.end_time) for r in records if r.end_time > 0 and r.end_time >= r.start_time > 0]
+    if started_at is None or not spans:
+        return {}
+    ended_at = started_at + wall_s
+    before = workers * max(0.0, min(s for s, _ in spans) - started_at)
+    after = workers * max(0.0, ended_at - max(e for _, e in spans))
+    busy = sum(e - s for s, e in spans)
+    return {"before_first_trial": before, "between_trials": max(0.0, wall_s * workers - busy - before - after),
+            "after_last_trial": after}
 
 
 def _apportion(bill: TrialBill, kwh: float, method: str, cfg: EnergyConfig) -> TrialBill:
@@ -440,6 +459,10 @@ def _card_markdown(bill: SearchBill, name: str, space_hash: str, seeds: Mapping[
     for part, sec in bill.concurrent_by_part_s.items():
         what = PARTS[part].description if part in PARTS else "overlapping trials"
         lines.append(f"| {part} (concurrent, not added) | {_fmt(sec)} | - | {what} |")
+    if bill.idle_by_phase_s:
+        lines += ["", "Idle slot time by phase (outside every trial's span; contains the driver parts and the "
+                  "unattributed remainder): " + ", ".join(f"{k.replace('_', ' ')} {_fmt(v, 's')}"
+                                                          for k, v in bill.idle_by_phase_s.items()) + "."]
     lines += ["", "## Energy, CO2 and money", "",
               f"Energy method: **{bill.energy_method}**. "
               + "; ".join(f"{k}: {v}" for k, v in sorted(bill.energy_details.items())), "",

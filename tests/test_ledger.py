@@ -119,6 +119,17 @@ def test_checkpoint_time_from_the_trials():
         bill_search(recs, {"checkpoint_s": 1.0}, wall_s=40.0, workers=1, resources=Res())
 
 
+def test_idle_slot_time_by_phase():
+    recs = [_record(0, trial_s=10.0, span=(105.0, 115.0)), _record(1, trial_s=20.0, span=(108.0, 130.0))]
+    b = bill_search(recs, {}, wall_s=40.0, workers=2, resources=Res(), started_at=100.0)
+    # before: 2 x 5 s; after: 2 x (140 - 130) s; between: 80 - 32 busy - 10 - 20
+    assert b.idle_by_phase_s == {"before_first_trial": 10.0, "between_trials": 18.0, "after_last_trial": 20.0}
+    assert b.as_metrics()[PREFIX + "idle_s/between_trials"] == 18.0
+    assert bill_search(recs, {}, wall_s=40.0, workers=2, resources=Res()).idle_by_phase_s == {}
+    _, md = search_card(b, space_hash="h", seeds={}, hardware={}, versions={}, experiment="x")
+    assert "before first trial 10 s" in md
+
+
 def test_bill_search_ignores_an_unmeasured_reading():
     recs = [_record(0, trial_s=10.0, span=(0.0, 10.0))]
     reading = EnergyReading(seconds=50.0, cpu_joules=123.0, cpu_method="estimated")

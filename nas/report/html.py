@@ -127,6 +127,10 @@ def _bill(page: _Page, d: ReportData) -> None:
         ("of which machinery (kWh)", b.machinery_energy_kwh), ("CO2 (g)", b.co2_g), (f"cost ({cur})", b.cost),
     ]))
     page.add(_parts_table(b))
+    if b.idle_by_phase_s:
+        page.note("Idle slot time by phase, outside every trial's span (it contains the driver parts and the "
+                  "unattributed remainder): " + ", ".join(f"{k.replace('_', ' ')} {v:.4g} slot-s"
+                                                          for k, v in b.idle_by_phase_s.items()) + ".")
     cfg = b.energy_config
     page.note(f"Energy method: {b.energy_method} ({'; '.join(f'{k}: {v}' for k, v in sorted(b.energy_details.items()))}). "
               f"Assumptions: {cfg['cpu_watts_per_core']:g} W per CPU core and {cfg['gpu_watts']:g} W per GPU where not "
