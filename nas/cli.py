@@ -205,6 +205,15 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from nas.report_run import build_report
+
+    html = build_report(args.run_id, args.output, tracking_uri=args.tracking_uri, baselines=not args.no_baselines,
+                        reference=args.reference)
+    print(f"wrote {html} (and logged it on the search's parent run under report/)")
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,6 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--best", default="val_accuracy", help="metric to pick the best by (default val_accuracy)")
             c.add_argument("-o", "--output", required=True, help="output file (.pt)")
         c.set_defaults(fn=fn)
+    rep = sub.add_parser("report", help="write the search's HTML report (and log it on the parent run)")
+    rep.add_argument("run_id", help="the search's run id")
+    rep.add_argument("-o", "--output", default="nas_report", help="output folder (default nas_report/)")
+    rep.add_argument("--reference", type=int, help="trial number of the break-even reference (default: most accurate)")
+    rep.add_argument("--no-baselines", action="store_true", help="skip the classical baselines")
+    rep.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    rep.set_defaults(fn=cmd_report)
+
     comp = sub.add_parser("compress", help="compress the Pareto models of a search and merge the fronts")
     comp.add_argument("run_id", help="the search's run id")
     comp.add_argument("--method", choices=["prune", "int8", "lowrank", "all"], default="all")

@@ -172,6 +172,7 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
     loop.log_front_artifacts()
     model_name = f"nas-{exp.experiment_name}" if register_models else None
     ranked = sorted(front, key=lambda r: -r.metrics.get("val_accuracy", 0.0))
+    t_models = time.perf_counter()
     for rank, rec in enumerate(ranked):
         tracker.mark_pareto(rec, rank)
         if rec.checkpoint_dir and Path(rec.checkpoint_dir).is_dir():
@@ -179,12 +180,13 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
                 write_model_dir(d, rec, space, splits.input_shape, splits.num_classes, trial_seed(exp, rec.number),
                                 asdict(exp.data))
                 tracker.log_model(rec, d, model_name)
+    models_s = time.perf_counter() - t_models
     sampler_s = controller.stats.sampler_seconds + probe.stats.sampler_seconds
     profile_s = controller.stats.profile_seconds + probe.stats.profile_seconds
     overhead = {"sampler_s": sampler_s, "profile_s": profile_s, "tracking_s": tracker.seconds,
                 "ray_init_s": ray_init_s,
                 "propose_s": max(0.0, times.propose_s - controller.stats.sampler_seconds - controller.stats.profile_seconds),
-                "callbacks_s": times.callbacks_s, "total_s": time.perf_counter() - t_start}
+                "callbacks_s": times.callbacks_s, "models_s": models_s, "total_s": time.perf_counter() - t_start}
     cluster = cluster_resources()
     workers = effective_workers(exp.search.concurrency, exp.search.trials, exp.resources, cluster.get("CPU", 1.0),
                                 cluster.get("GPU", 0.0))
@@ -221,7 +223,8 @@ def _start_parent(tracker: SearchTracker, exp: Experiment, space: Space, input_s
                 "epochs": exp.training.epochs, "resources_cpu": exp.resources.cpu, "resources_gpu": exp.resources.gpu,
                 "objectives": ",".join(f"{o.name}:{o.direction}" for o in exp.objectives),
                 "constraints": json.dumps([asdict(c) for c in exp.constraints]),
-                "hv_reference": json.dumps(reference), "input_shape": list(input_shape), "num_classes": num_classes},
+                "hv_reference": json.dumps(reference), "input_shape": list(input_shape), "num_classes": num_classes,
+                "data_config": json.dumps(asdict(exp.data))},
         tags={"nas.space_hash": space.hash, "nas.seed": exp.search.seed, "nas.builder": space.builder,
               "nas.hardware": json.dumps(hw), "nas.versions": json.dumps(versions),
               "nas.study_storage": storage or ""},

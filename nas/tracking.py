@@ -348,6 +348,7 @@ def log_parent_extras(client: MlflowClient, run_id: str, metrics: Mapping[str, f
     client.log_batch(run_id, metrics=[Metric(k, float(v), ts, 0) for k, v in metrics.items()])
     with tempfile.TemporaryDirectory() as d:
         for name, content in files.items():
+            Path(d, name).parent.mkdir(parents=True, exist_ok=True)
             Path(d, name).write_bytes(content if isinstance(content, bytes) else content.encode())
         client.log_artifacts(run_id, d)
 

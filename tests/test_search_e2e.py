@@ -139,3 +139,27 @@ def test_load_model_round_trip(search):
     splits = load_data("digits", seed=0)
     acc, _ = evaluate(model, splits.val)
     assert acc == pytest.approx(best.metrics["val_accuracy"], abs=1e-6)
+
+
+def test_report_renders_and_is_logged(search, tmp_path, capsys):
+    exp, result = search
+    assert main(["report", result.run_id, "--tracking-uri", exp.tracking.uri, "-o", str(tmp_path / "rep")]) == 0
+    html = (tmp_path / "rep" / "report.html").read_text()
+    for section in ("Pareto", "ypervolume", "bill", "reak-even", "caling"):
+        assert section in html, section
+    assert html.count("<img") >= 3
+    assert "logreg" in html  # the classical baselines are on the Pareto plot
+    client = MlflowClient(exp.tracking.uri)
+    logged = {a.path for a in client.list_artifacts(result.run_id, "report")}
+    assert "report/report.html" in logged
+
+
+def test_dry_run_forecast_brackets_the_real_compute(search, capsys):
+    exp, result = search
+    assert main(["search", exp.source, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Forecast:" in out and "kWh" in out and "CO2" in out
+    # "compute: median X FLOPs, range LOW to HIGH": the real search's training FLOPs land inside the range
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("compute:"))
+    low, high = (float(x) for x in line.split("range ")[1].split(" (")[0].replace(" FLOPs", "").split(" to "))
+    assert low <= result.bill.train_flops <= high, (low, result.bill.train_flops, high)
