@@ -22,7 +22,13 @@ class ConfigError(ValueError):
         return (type(self), (self.file, self.path, self.problem, self.fix))
 
 
+def closest(word: object, options: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The option closest to ``word`` (difflib ratio >= ``cutoff``), or None: the one did-you-mean of nas."""
+    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, options: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when a close option exists, else ''."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(word, options, cutoff=0.5)
+    return f" (did you mean {close!r}?)" if close else ""

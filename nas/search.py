@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from nas.controller import Controller
+from nas.energy import EnergyMeter
 from nas.environment import hardware, package_versions
 from nas.errors import ConfigError
 from nas.experiment import Experiment
@@ -107,7 +108,10 @@ def run_search(exp: Experiment, *, address: str | None = None, storage_path: str
 def _run_search(exp: Experiment, *, address: str | None, storage_path: str | None,
                 on_update: Callable[[SearchState], None] | None, register_models: bool,
                 resume: str | None) -> SearchResult:
-    t_start = time.perf_counter()
+    t_start, started_at = time.perf_counter(), time.time()
+    # RAPL / NVML where this machine exposes them, else estimated from exp.energy (the bill says which)
+    meter = EnergyMeter(exp.energy, cpu_cores=exp.search.concurrency * exp.resources.cpu,
+                        gpu_fraction=exp.search.concurrency * exp.resources.gpu).start()
     # 1. Everything that can refuse the input, before anything is written.
     space = load_space(exp.space)
     splits = cached_splits(asdict(exp.data))
@@ -140,7 +144,9 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
         reference = json.loads(run.data.params["hv_reference"])
         run_id = resume
     else:
+        t_ref = time.perf_counter()
         reference = reference_point(exp, probe)
+        probe.stats.profile_seconds += time.perf_counter() - t_ref
         run_id = _start_parent(tracker, exp, space, splits.input_shape, splits.num_classes, reference, storage)
         study_name = f"nas-{run_id}"
         if storage is None:
@@ -190,12 +196,14 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
     cluster = cluster_resources()
     workers = effective_workers(exp.search.concurrency, exp.search.trials, exp.resources, cluster.get("CPU", 1.0),
                                 cluster.get("GPU", 0.0))
-    bill = bill_search(list(loop.records.values()), overhead, overhead["total_s"], workers, exp.resources, exp.energy,
+    this_driver = [r for r in loop.records.values() if r.start_time >= started_at]  # a resume bills its own part
+    bill = bill_search(this_driver, overhead, overhead["total_s"], workers, exp.resources, exp.energy,
+                       measured_energy=meter.stop(), started_at=started_at,
                        flops_saved_by_rejections=controller.stats.rejected_saved_train_flops)
     card_json, card_md = search_card(bill, space_hash=space.hash, seeds={"search": exp.search.seed, "data": exp.data.seed},
                                      hardware=hardware(), versions=package_versions(), experiment=exp.to_dict())
     tracker.log_progress(loop.state.done, {**loop.progress_metrics(), **bill.as_metrics()})
-    tracker.log_artifacts({"search_card.json": card_json, "search_card.md": card_md})
+    tracker.log_artifacts({"search_card.json": card_json, "search_card.md": card_md}, tags=bill.as_tags())
     aborted = loop.over_failure_limit()
     tracker.finish("FAILED" if aborted else "FINISHED",
                    tags={"nas.stop_reason": "max_failures" if aborted else "trials", "nas.pareto_size": len(front)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -25,3 +26,23 @@ def ray_cluster():
     init_ray(num_cpus=2)
     yield ray
     ray.shutdown()
+
+
+@contextlib.contextmanager
+def open_builder(name: str):
+    """Register, for the block, a builder that takes any parameter (for space tests that need no real model)."""
+    from torch import nn
+
+    from nas.builders.registry import register_builder, unregister_builder
+
+    unregister_builder(name)
+
+    @register_builder(name)
+    def _open(*, input_shape, num_classes, **config):
+        """Takes any parameter."""
+        return nn.Identity()
+
+    try:
+        yield
+    finally:
+        unregister_builder(name)

@@ -8,6 +8,7 @@ counted by hand. Machinery time + trial time must equal wall time x workers with
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import yaml
@@ -33,7 +34,9 @@ def test_bill_adds_up(tmp_path, ray_cluster):
            "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "bill"}}
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(doc))
     exp = load_experiment(tmp_path / "exp.yaml")
+    stopwatch = time.perf_counter()
     result = run_search(exp, storage_path=str(tmp_path / "ray"))
+    stopwatch = time.perf_counter() - stopwatch
     bill = result.bill
     assert bill is not None and all(r.status == "complete" for r in result.records)
 
@@ -47,6 +50,8 @@ def test_bill_adds_up(tmp_path, ray_cluster):
         assert rec.metrics["train_seconds"] >= EPOCHS * math.ceil(TRAIN / BATCH) * SLEEP_PER_BATCH_S
     assert bill.train_flops == pytest.approx(4 * 3 * forward * EPOCHS * TRAIN)
 
+    # the bill's wall time is the search's, as a stopwatch around it sees it (within 5%)
+    assert 0.95 * stopwatch <= bill.wall_s <= stopwatch
     # machinery + trial time = wall x workers, within 5%
     assert check_accounting(bill) <= 0.05
     capacity = bill.wall_s * bill.workers

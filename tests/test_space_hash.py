@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from torch import nn
+from conftest import open_builder
 
-from nas.builders.registry import register_builder, unregister_builder
 from nas.space import load_space, parse_space
 
 BUILDER = "_space_hash"
@@ -48,15 +47,8 @@ FLOW_REORDERED = (
 
 @pytest.fixture(scope="module", autouse=True)
 def builder():
-    unregister_builder(BUILDER)
-
-    @register_builder(BUILDER)
-    def _open(*, input_shape, num_classes, **config):
-        """Takes any parameter."""
-        return nn.Identity()
-
-    yield
-    unregister_builder(BUILDER)
+    with open_builder(BUILDER):
+        yield
 
 
 def h(text: str) -> str:

@@ -7,11 +7,10 @@ from typing import Any
 
 import optuna
 import pytest
+from conftest import open_builder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch import nn
 
-from nas.builders.registry import register_builder, unregister_builder
 from nas.space import parse_space
 
 BUILDER = "_space_property"
@@ -71,15 +70,8 @@ SPECS = st.dictionaries(NAMES, st.recursive(LEAVES, _extend, max_leaves=8), max_
 
 @pytest.fixture(scope="module", autouse=True)
 def builder():
-    unregister_builder(BUILDER)
-
-    @register_builder(BUILDER)
-    def _open(*, input_shape, num_classes, **config):
-        """Takes any parameter."""
-        return nn.Identity()
-
-    yield
-    unregister_builder(BUILDER)
+    with open_builder(BUILDER):
+        yield
 
 
 @pytest.mark.filterwarnings("error::UserWarning")  # Optuna must never need to adjust a distribution

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from torch import nn
+from conftest import open_builder
 
-from nas.builders.registry import register_builder, unregister_builder
 from nas.space import Dimension, parse_space
 
 BUILDER = "_space_size"
@@ -18,15 +17,8 @@ BLOCK = {"choice": {"conv": {"k": CAT2}, "mbconv": {"e": CAT3, "se": CAT2}, "ski
 
 @pytest.fixture(scope="module", autouse=True)
 def builder():
-    unregister_builder(BUILDER)
-
-    @register_builder(BUILDER)
-    def _open(*, input_shape, num_classes, **config):
-        """Takes any parameter."""
-        return nn.Identity()
-
-    yield
-    unregister_builder(BUILDER)
+    with open_builder(BUILDER):
+        yield
 
 
 def space(**params):

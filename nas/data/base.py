@@ -7,7 +7,6 @@ sized for data that fits in memory.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
+
+from nas.errors import closest
 
 
 class DataError(ValueError):
@@ -47,8 +48,8 @@ class Splits:
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
     """``" Did you mean 'x'?"`` when a close option exists, else ``""``."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    close = closest(word, options)
+    return f" Did you mean {close!r}?" if close else ""
 
 
 def split_sizes(n: int, val_fraction: float, test_fraction: float, *, name: str) -> tuple[int, int, int]:

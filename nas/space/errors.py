@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
-from nas.errors import ConfigError
+from nas.errors import ConfigError, closest
 
 
 def _sentence(text: str) -> str:
@@ -48,9 +47,8 @@ def join(path: str, key: object) -> str:
 
 
 def did_you_mean(word: object, options: Iterable[str]) -> str | None:
-    """The closest of ``options`` to ``word`` (difflib), or ``None``."""
-    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
-    return close[0] if close else None
+    """The closest of ``options`` to ``word``, or ``None`` (:func:`nas.errors.closest`)."""
+    return closest(word, options)
 
 
 def options_hint(word: object, options: Iterable[str], what: str = "allowed") -> str:
