@@ -8,8 +8,13 @@ Each sample of the batch gets a binary code: one bit per activation unit, 1 wher
 where ``C`` is the ``(B, units)`` code matrix: ``K[i, j]`` counts the units on which samples i and j agree
 (units minus their Hamming distance). A network whose activation patterns tell the inputs apart has a
 K close to diagonal and a large log-determinant; higher = predicted better. A batch with repeated inputs
-gives a singular K and ``-inf``. The score depends on the batch (its size, and the data: NASLib uses a
-CIFAR-10 batch); ``y`` is unused.
+gives a singular K and ``-inf``. ``y`` is unused.
+
+The score depends on the batch: its scale grows with the batch size (compare scores of one batch only), and
+its ranking with the data. Use real inputs where there are any. Without data, random images whose pixels
+share a positive mean (U[0, 1)) rank NAS-Bench-201 cells as NASLib's CIFAR-10 batch does (Spearman ρ 0.80
+vs. 0.81 with accuracy), while i.i.d. zero-mean noise ranks them worse (0.74): its samples' codes are
+nearly orthogonal for every network. See ``benchmarks/proxy_check.py``.
 
 Hooked modules: every instance of :data:`ACTIVATIONS`. For ReLU the code is the on/off pattern of the
 unit; for the smooth activations the cnn and mlp builders offer (SiLU, Hardswish, GELU, Tanh, ...) the code
