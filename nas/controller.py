@@ -8,6 +8,7 @@ Ray or MLflow; the runner drives it from the Ray driver process.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -16,6 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import get_lock_file  # the lock Optuna's own append takes
 from optuna.trial import TrialState
 
 from nas.builders import build
@@ -51,13 +55,26 @@ SAMPLERS: dict[str, Callable[[Experiment], optuna.samplers.BaseSampler]] = {
 
 
 def open_storage(storage: str | optuna.storages.BaseStorage | None) -> str | optuna.storages.BaseStorage | None:
-    """An Optuna storage from ``search.storage``: an RDB URL as is, any other string as a journal file path."""
+    """An Optuna storage from ``search.storage``: an RDB URL as is, any other string as a journal file path.
+
+    The journal is written under Optuna's file lock (safe for several processes) and flushed to the OS at every
+    append, without Optuna's per-append ``fsync``: it survives the death of any process (a ``kill -9`` of the
+    driver loses nothing) but not a power cut, the same guarantee as the tracking store's WAL mode. That takes the
+    study's cost from ~31 to a few ms per trial (docs/DESIGN.md).
+    """
     if storage is None or not isinstance(storage, str) or "://" in storage:
         return storage
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    return JournalStorage(_FlushedJournalFile(storage))
 
-    return JournalStorage(JournalFileBackend(storage))
+
+class _FlushedJournalFile(JournalFileBackend):
+    """Optuna's journal file backend, appending under its lock, flushed but not fsynced (see open_storage)."""
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        with get_lock_file(self._lock), open(self._file_path, "ab") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
 
 
 def make_sampler(exp: Experiment) -> optuna.samplers.BaseSampler:
