@@ -8,7 +8,9 @@ Each sample of the batch gets a binary code: one bit per activation unit, 1 wher
 where ``C`` is the ``(B, units)`` code matrix: ``K[i, j]`` counts the units on which samples i and j agree
 (units minus their Hamming distance). A network whose activation patterns tell the inputs apart has a
 K close to diagonal and a large log-determinant; higher = predicted better. A batch with repeated inputs
-gives a singular K and ``-inf``. ``y`` is unused.
+gives a singular K and ``-inf``, as does a network in which no hooked activation sees the input (a
+NAS-Bench-201 cell where every path from input to output crosses a ``none`` edge outputs zeros, so every
+code row is the same). ``y`` is unused.
 
 The score depends on the batch: its scale grows with the batch size (compare scores of one batch only), and
 its ranking with the data. Use real inputs where there are any. Without data, random images whose pixels

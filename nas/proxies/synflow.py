@@ -6,11 +6,13 @@ unchanged), and the input is a single all-ones sample ``(1, *input_shape)``. Wit
 
     synflow = sum over parameters θ of |θ ⊙ ∂R/∂θ|
 
-(the parameters that ``R`` does not depend on, such as the bypassed BatchNorm affine ones, add 0). It is
+(the parameters that ``R`` does not depend on, such as the bypassed BatchNorm affine ones, add 0; NASLib
+sums conv/Linear weights only, so biases, e.g. the classifier's, are the only extra terms here). It is
 data-free: ``x`` gives only the input shape, ``y`` is unused. A large score means a large total "flow" of
 signal through the weights, which favours wide, deep and well-connected networks; higher = predicted better.
 
-The score spans many orders of magnitude (about 1e10 to 1e20 on NAS-Bench-201); only its order matters for
+The score spans many orders of magnitude (on NAS-Bench-201 from about 1 for cells whose edges are mostly
+``none`` to about 1e50 for all-conv cells); only its order matters for
 ranking, and NASLib reports its logarithm. It is computed in float64 where the device supports it (so
 products of many weights neither underflow nor overflow early), on a deep copy of the model: the caller's
 weights, signs included, are never touched, so there is nothing to restore afterwards.
