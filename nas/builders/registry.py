@@ -103,9 +103,10 @@ def _import_reference(name: str) -> None:
 
 
 def builder_names() -> list[str]:
-    """Names of all registered builders, sorted."""
+    """Names of all builders registered by name, sorted (``module:function`` references imported on use are
+    not listed: they are not names to pick from)."""
     _load_builtin()
-    return sorted(_BUILDERS)
+    return sorted(n for n in _BUILDERS if ":" not in n)
 
 
 def _load_builtin() -> None:
