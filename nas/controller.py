@@ -222,12 +222,13 @@ class Controller:
     def profile(self, params: Mapping[str, Any]) -> Profile:
         model = build(self.space, params, input_shape=self.input_shape, num_classes=self.num_classes)
         p = self.exp.profile
-        # Latency is cheap next to training and every trial records it; memory profiling is slower, so it runs
-        # only when an objective or constraint needs it.
-        need_mem = "peak_mem_mb" in self._metric_names()
+        # Latency and memory are measured here, on the driver's critical path, only when an objective or
+        # constraint needs them before training; otherwise the trial measures latency on its own device after
+        # training (nas/trial.py), so every child run still records it.
+        names = self._metric_names()
         return profile_model(
             model, self.input_shape, device=p.device, batch_size=p.batch_size, warmup=p.warmup, repeats=p.repeats,
-            measure_latency=True, measure_memory=need_mem,
+            measure_latency="latency_ms" in names, measure_memory="peak_mem_mb" in names,
         )
 
     def _metric_names(self) -> list[str]:

@@ -97,6 +97,7 @@ class SearchLoop:
                 space_hash=self.space.hash, data=asdict(self.exp.data), training=cand.training,
                 seed=trial_seed(self.exp, cand.number), mflops=cand.profile.mflops,
                 cpu_threads=max(1, int(self.exp.resources.cpu)), device="auto",
+                extra={"profiled": sorted(self.records[cand.number].profile)},
             )
         return None
 

@@ -21,6 +21,7 @@ from nas.compress.measure import model_size_mb
 from nas.compress.plan import apply_plan, is_noop
 from nas.data import Splits, load_data
 from nas.profile import training_flops
+from nas.profile.measure import latency_ms
 from nas.space import Space, parse_space
 from nas.train import TrainResult, train
 
@@ -136,6 +137,10 @@ def run_trial(
         "epochs_run": float(len(result.epochs)),
     }
     final["size_mb"] = model_size_mb(model)
+    if "latency_ms" not in spec.extra.get("profiled", ()):
+        # measured here, on the trial's device, when the driver did not need it before training
+        x = torch.zeros(1, *splits.input_shape, device=device)
+        final["latency_ms"] = latency_ms(model, x, warmup=2, repeats=5)
     plan = space.resolve(spec.params).get("compression")
     if plan and not is_noop(plan):
         done = apply_plan(model, plan, splits, seed=spec.seed, lr=float(t["lr"]),
