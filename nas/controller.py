@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from nas.builders import build
 from nas.errors import ConfigError
-from nas.experiment import Experiment
+from nas.experiment import Experiment, training_dimension
 from nas.locks import store_lock
 from nas.objectives import METRICS, float32_size_mb
 from nas.profile import Profile, profile_model, training_flops
@@ -248,7 +248,7 @@ class Controller:
         out: dict[str, Any] = {"epochs": t.epochs, "optimizer": t.optimizer, "amp": t.amp, "max_seconds": t.max_seconds}
         for key in ("lr", "weight_decay"):
             v = getattr(t, key)
-            out[key] = _suggest(trial, f"train/{key}", v) if isinstance(v, Mapping) else v
+            out[key] = training_dimension(v, key, self.exp.source).suggest(trial) if isinstance(v, Mapping) else v
         return out
 
     def _reject(self, trial: optuna.Trial, profile: Profile, violations: dict[str, float]) -> None:
@@ -294,13 +294,3 @@ class Controller:
         self.study.tell(trial, state=TrialState.FAIL)
         self.stats.told_failed += 1
 
-
-def _suggest(trial: optuna.Trial, name: str, spec: Mapping[str, Any]) -> Any:
-    kind = spec["type"]
-    if kind == "float":
-        return trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step"))
-    if kind == "int":
-        return trial.suggest_int(name, spec["low"], spec["high"], log=spec.get("log", False), step=spec.get("step", 1))
-    if kind == "categorical":
-        return trial.suggest_categorical(name, list(spec["choices"]))
-    raise ValueError(f"training dimension {name!r}: unknown type {kind!r} (int, float or categorical)")

@@ -337,3 +337,12 @@ def _check_values(exp: Experiment) -> None:
         if isinstance(v, Mapping) and "type" not in v:
             raise ConfigError(src, f"training/{key}", "a mapping here must be a dimension with `type:`",
                               f"e.g. `{key}: {{type: float, low: 1.0e-4, high: 1.0e-2, log: true}}`")
+        if isinstance(v, Mapping):
+            training_dimension(v, key, src)  # validated by the space format's own rules (SpaceError)
+
+
+def training_dimension(spec: Mapping[str, Any], key: str, source: str = "<string>") -> Any:
+    """A training setting given as a dimension, parsed by the search-space rules and named ``train/<key>``."""
+    from nas.space.dimparse import parse_dimension
+
+    return replace(parse_dimension(spec, f"training/{key}", source), name=f"train/{key}")
