@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
@@ -26,9 +28,12 @@ from nas.builders import build
 from nas.errors import ConfigError
 from nas.experiment import Experiment, training_dimension
 from nas.locks import store_lock
-from nas.objectives import METRICS, float32_size_mb
+from nas.objectives import METRICS, float32_size_mb, sign
 from nas.profile import Profile, profile_model, training_flops
+from nas.proxies import ProxyRanker
+from nas.proxies.screen import pick_candidate, predict_accuracy
 from nas.space import Space
+from nas.stopping.asha import order
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +99,7 @@ class Candidate:
     profile: Profile | None
     propose_seconds: float
     error: str = ""
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,6 +112,9 @@ class ControllerStats:
     rejected_saved_train_flops: float = 0.0
     told_complete: int = 0
     told_failed: int = 0
+    told_pruned: int = 0
+    screened_out: int = 0
+    proxy_seconds: float = 0.0
     sampler_seconds: float = 0.0
     profile_seconds: float = 0.0
     rejections_by_metric: dict[str, int] = field(default_factory=dict)
@@ -120,6 +129,10 @@ class Controller:
 
     ``input_shape``/``num_classes`` come from the data. ``train_samples_per_trial`` (epochs × training-set size)
     is used only to estimate the compute a rejection saved. Not thread-safe: call from one thread.
+
+    ``profiler`` replaces build + fvcore (the tabular backend looks costs up instead); ``scorer`` gives an
+    architecture's zero-cost proxy scores (``{"synflow": ..., "params": ...}``, higher = better) and is needed
+    when ``experiment.proxy.use`` is not ``off``. ``reference`` (the hypervolume reference) is used by screening.
     """
 
     def __init__(
@@ -132,14 +145,27 @@ class Controller:
         train_samples_per_trial: int,
         storage: str | optuna.storages.BaseStorage | None = None,
         study_name: str | None = None,
+        profiler: Callable[[Mapping[str, Any]], Profile] | None = None,
+        scorer: Callable[[Mapping[str, Any]], dict[str, float]] | None = None,
+        reference: Mapping[str, float] | None = None,
     ) -> None:
         self.exp, self.space = experiment, space
+        self.profiler, self.scorer = profiler, scorer
+        self.reference = dict(reference) if reference else None
+        self.ranker = ProxyRanker()
+        self.observed: list[dict[str, float]] = []  # objective rows of complete trials, for screening
+        self._scores: dict[int, dict[str, float]] = {}
+        self._accuracies: dict[int, float] = {}
+        px = experiment.proxy
+        if px.use != "off" and scorer is None:
+            raise ValueError("proxy.use is set but no scorer was given")
+        self.proxy_objective = px.name if px.use == "objective" else None
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self.train_samples_per_trial = train_samples_per_trial
         self.stats = ControllerStats()
         with store_lock(storage if isinstance(storage, str) else None):  # a new sqlite file migrates once
             self.study = optuna.create_study(
-                directions=[o.direction for o in experiment.objectives],
+                directions=[o.direction for o in experiment.objectives] + ["maximize"] * bool(self.proxy_objective),
                 sampler=make_sampler(experiment),
                 storage=open_storage(storage),
                 study_name=study_name,
@@ -147,7 +173,8 @@ class Controller:
             )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self.study.set_metric_names([o.name for o in experiment.objectives])
+            self.study.set_metric_names([o.name for o in experiment.objectives]
+                                        + [f"proxy_{self.proxy_objective}"] * bool(self.proxy_objective))
         self._live: dict[int, optuna.Trial] = {}
 
     # -- proposing ---------------------------------------------------------------------------------------------
@@ -156,8 +183,31 @@ class Controller:
         """Ask until a candidate meets every hard constraint; rejected ones are told to Optuna, never trained.
 
         A candidate that cannot be built or profiled (e.g. too small an input for its strides) comes back with
-        ``error`` set, already told to Optuna as failed.
+        ``error`` set, already told to Optuna as failed. With ``proxy.use: screen``, ``proxy.candidates`` feasible
+        candidates are drawn and the one :func:`pick_candidate` prefers is returned; the others are told to
+        Optuna as pruned (status ``screened``), never trained.
         """
+        px = self.exp.proxy
+        k = px.candidates if px.use == "screen" else 1
+        pool: list[Candidate] = []
+        while len(pool) < k:
+            cand = self._propose_one()
+            if cand.error:
+                if pool:  # keep the feasible ones drawn so far; the unbuildable one is already told as failed
+                    break
+                return cand
+            pool.append(self._with_scores(cand) if self.scorer is not None else cand)
+        if len(pool) == 1:
+            return pool[0]
+        chosen = self._screen(pool)
+        for c in pool:
+            if c is not chosen:
+                self.tell_pruned(c.number, f"screened out by proxy {self.active_proxy()} before training",
+                                 status="screened")
+                self.stats.screened_out += 1
+        return chosen
+
+    def _propose_one(self) -> Candidate:
         for _ in range(self.exp.search.max_rejections):
             t0 = time.perf_counter()
             trial = self.study.ask()
@@ -178,6 +228,9 @@ class Controller:
             self.stats.profile_seconds += t2 - t1
             self.stats.proposed += 1
             violations = {c.metric: c.violation(self.metric_value(profile, c.metric)) for c in self.exp.constraints}
+            cap = self.exp.budget.trial_tflops
+            if cap is not None:
+                violations["trial_tflops"] = max(0.0, self.train_flops(profile) / 1e12 - cap)
             for metric, v in violations.items():
                 trial.set_constraint(metric, v)
             if any(v > 0 for v in violations.values()):
@@ -190,6 +243,93 @@ class Controller:
             f"constraints ({self._rejection_summary()}). Fix: loosen `constraints` or narrow the space "
             f"{self.space.source} towards smaller models"
         )
+
+    def train_flops(self, profile: Profile) -> float:
+        """Estimated training FLOPs of a full training of a profiled candidate (3 × forward × samples)."""
+        return training_flops(profile.mflops * 1e6, self.train_samples_per_trial)
+
+    # -- proxies -----------------------------------------------------------------------------------------------
+
+    def _with_scores(self, cand: Candidate) -> Candidate:
+        assert self.scorer is not None
+        t0 = time.perf_counter()
+        try:
+            scores = {k: float(v) for k, v in self.scorer(cand.params).items()}
+        except Exception as e:  # a proxy that fails says nothing about this candidate
+            log.warning("proxy scoring failed for trial %d: %s", cand.number, e)
+            scores = {}
+        self.stats.proxy_seconds += time.perf_counter() - t0
+        self._scores[cand.number] = scores
+        trial = self._live[cand.number]
+        for k, v in scores.items():
+            trial.set_user_attr(f"proxy_{k}", v)
+        return Candidate(cand.number, cand.params, cand.training, cand.profile, cand.propose_seconds, scores=scores)
+
+    def active_proxy(self) -> str:
+        """The proxy trusted now: the configured one (or, for ``auto``, the best seen) when it beats ``params``
+        by online Spearman ρ over at least ``proxy.min_pairs`` trained trials; ``params`` otherwise."""
+        return self.ranker.best_proxy(min_pairs=self.exp.proxy.min_pairs)
+
+    def proxy_correlations(self) -> dict[str, float]:
+        """Each proxy's Spearman ρ with trained accuracy so far (NaN until defined)."""
+        return self.ranker.correlations()
+
+    def _accuracy_objective(self) -> tuple[str, str] | None:
+        train = [(o.name, o.direction) for o in self.exp.objectives if METRICS[o.name].source == "train"]
+        return train[0] if len(train) == 1 and train[0][1] == "maximize" else None
+
+    def _screen(self, pool: list[Candidate]) -> Candidate:
+        acc = self._accuracy_objective()
+        name = self.active_proxy()
+        pairs = [(self._scores[n].get(name, math.nan), a) for n, a in self._pairs() if n in self._scores]
+        pairs = [(s, a) for s, a in pairs if math.isfinite(s)]
+        if acc is None or len(pairs) < self.exp.proxy.min_pairs:
+            return pool[0]  # no evidence yet: the sampler's own choice
+        predicted = predict_accuracy(pairs, [c.scores.get(name, math.nan) for c in pool])
+        rows = []
+        for c, p in zip(pool, predicted, strict=True):
+            assert c.profile is not None
+            row = {o.name: self.metric_value(c.profile, o.name) for o in self.exp.objectives if o.name != acc[0]}
+            rows.append({**row, acc[0]: p})
+        objectives = [(o.name, o.direction) for o in self.exp.objectives]
+        best, _ = pick_candidate(rows, self.observed, objectives, self.reference or _reference(rows + self.observed, objectives))
+        return pool[best]
+
+    def _pairs(self) -> list[tuple[int, float]]:
+        acc = self._accuracy_objective()
+        if acc is None:
+            return []
+        return list(self._accuracies.items())
+
+    def seed_prior(self) -> int:
+        """``proxy.use: prior``: score ``prior_samples`` seeded random feasible architectures and enqueue the
+        ``prior_top`` that best cover (proxy score, costs) as the sampler's first trials. Returns how many."""
+        px = self.exp.proxy
+        if px.use != "prior" or self.scorer is None or len(self.study.trials) > 0:
+            return 0
+        rows, params_list = [], []
+        t0 = time.perf_counter()
+        for i in range(px.prior_samples):
+            params = self.space.sample_random(30_000 + self.exp.search.seed * 1_000 + i)
+            try:
+                profile = self.profile(params)
+                scores = self.scorer(params)
+            except Exception:
+                continue
+            if any(c.violation(self.metric_value(profile, c.metric)) > 0 for c in self.exp.constraints):
+                continue
+            name = px.name if px.name != "auto" else "naswot" if "naswot" in scores else next(iter(scores))
+            row = {o.name: self.metric_value(profile, o.name) for o in self.exp.objectives
+                   if METRICS[o.name].source == "profile"}
+            rows.append({**row, "proxy": scores.get(name, math.nan)})
+            params_list.append(params)
+        self.stats.proxy_seconds += time.perf_counter() - t0
+        objectives = [(k, d) for k, d in [(o.name, o.direction) for o in self.exp.objectives] if k in (rows[0] if rows else {})]
+        losses = np.array([[sign(d) * r[k] for k, d in [*objectives, ("proxy", "maximize")]] for r in rows])
+        chosen = order(losses)[: px.prior_top] if rows else []
+        for i in chosen:
+            self.study.enqueue_trial(params_list[i], skip_if_exists=True)
+        return len(chosen)
 
     def check_feasible(self, samples: int = 64, max_seconds: float = 20.0) -> None:
         """Refuse constraints that no architecture of the space meets, before anything is written or trained:
@@ -220,6 +360,8 @@ class Controller:
         )
 
     def profile(self, params: Mapping[str, Any]) -> Profile:
+        if self.profiler is not None:
+            return self.profiler(params)
         model = build(self.space, params, input_shape=self.input_shape, num_classes=self.num_classes)
         p = self.exp.profile
         # Latency and memory are measured here, on the driver's critical path, only when an objective or
@@ -256,14 +398,14 @@ class Controller:
         for m, v in violations.items():
             if v > 0:
                 self.stats.rejections_by_metric[m] = self.stats.rejections_by_metric.get(m, 0) + 1
-        saved = training_flops(profile.mflops * 1e6, self.train_samples_per_trial)
+        saved = self.train_flops(profile)
         self.stats.rejected_saved_train_flops += saved
         trial.set_user_attr(SAVED_ATTR, saved)
         trial.set_user_attr(STATUS_ATTR, "infeasible")
         trial.set_user_attr(REASON_ATTR, ", ".join(f"{m} exceeds its bound by {v:.4g}" for m, v in violations.items() if v > 0))
         values = [
             0.0 if METRICS[o.name].source == "train" else self.metric_value(profile, o.name) for o in self.exp.objectives
-        ]
+        ] + [-1e300] * bool(self.proxy_objective)
         self.study.tell(trial, values)
         log.debug("trial %d rejected before training: %s", trial.number, violations)
 
@@ -279,8 +421,32 @@ class Controller:
         trial.set_user_attr(STATUS_ATTR, "complete")
         if record is not None:
             trial.set_user_attr(RECORD_ATTR, record)
-        self.study.tell(trial, [float(metrics[o.name]) for o in self.exp.objectives])
+        values = [float(metrics[o.name]) for o in self.exp.objectives]
+        if self.proxy_objective:
+            values.append(self._scores.get(number, {}).get(self.proxy_objective, float("nan")))
+            if not math.isfinite(values[-1]):
+                values[-1] = -1e300  # a failed proxy: worst possible, not a crash
+        self.study.tell(trial, values)
         self.stats.told_complete += 1
+        self.observed.append({o.name: float(metrics[o.name]) for o in self.exp.objectives})
+        acc = self._accuracy_objective()
+        if acc is not None and math.isfinite(float(metrics.get(acc[0], math.nan))):
+            self._accuracies[number] = float(metrics[acc[0]])
+            if number in self._scores:
+                self.ranker.add(self._scores[number], self._accuracies[number])
+
+    def tell_pruned(self, number: int, reason: str, record: str | None = None, status: str = "pruned") -> None:
+        """Tell Optuna a trial was stopped before its full training (early stopping, budget, screening): state
+        PRUNED without values, which every sampler here accepts (multi-objective TPE too, optuna#5260)."""
+        trial = self._live.pop(number, None)
+        if trial is None:
+            return
+        trial.set_user_attr(STATUS_ATTR, status)
+        trial.set_user_attr(REASON_ATTR, reason[:2000])
+        if record is not None:
+            trial.set_user_attr(RECORD_ATTR, record)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        self.stats.told_pruned += 1
 
     def tell_failed(self, number: int, reason: str, record: str | None = None) -> None:
         """Tell Optuna a trial failed; the reason (and ``record``) are kept on the Optuna trial."""
@@ -294,3 +460,8 @@ class Controller:
         self.study.tell(trial, state=TrialState.FAIL)
         self.stats.told_failed += 1
 
+
+
+def _reference(rows: list[dict[str, float]], objectives: list[tuple[str, str]]) -> dict[str, float]:
+    """A reference point when none was given: 0 for maximized metrics, 1.1 × the largest seen for minimized."""
+    return {name: 0.0 if d == "maximize" else 1.1 * max((r[name] for r in rows), default=1.0) for name, d in objectives}

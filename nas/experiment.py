@@ -85,6 +85,63 @@ class SearchConfig:
     population_size: int | None = None
     max_rejections: int = 1000
     storage: str | None = None
+    early_stopping: str | None = None  # shorthand for `early_stopping: {method: ...}`
+
+
+EARLY_STOPPING = ("none", "pareto-asha")
+PROXY_USES = ("off", "screen", "prior", "objective")
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """``pareto-asha``: trials are judged at ``rungs`` (epochs; default ``epochs / eta**k``, k >= 1) and go on
+    only in the top ``1/eta`` of the non-dominated order at that rung; the first ``grace`` at a rung always go on."""
+
+    method: str = "none"
+    eta: float = 3.0
+    rungs: list[int] | None = None
+    grace: int = 1
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """Zero-cost proxies (scores from one batch before training). ``use``: ``off``; ``screen`` (draw
+    ``candidates`` from the sampler per trial slot, train the one the proxy predicts most useful to the front);
+    ``prior`` (score ``prior_samples`` random architectures and try the best ``prior_top`` first); ``objective``
+    (the proxy is an extra objective for the sampler). ``name``: a proxy, or ``auto`` (synflow and naswot, the
+    best by online Spearman ρ). A proxy is trusted only once it beats ``params`` on ``min_pairs`` trained trials."""
+
+    use: str = "off"
+    name: str = "auto"
+    candidates: int = 4
+    prior_samples: int = 64
+    prior_top: int = 8
+    min_pairs: int = 5
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """Total budgets (the search stops cleanly at the first reached) and per-trial caps (None = none).
+    ``trial_tflops`` rejects before training any candidate whose estimated training compute exceeds it;
+    ``trial_seconds`` stops a trial's training at that wall time (recorded as failed, reason given)."""
+
+    train_tflops: float | None = None
+    device_hours: float | None = None
+    wall_hours: float | None = None
+    trial_tflops: float | None = None
+    trial_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class PlateauConfig:
+    """Stop when the hypervolume gained per evaluation-equivalent of compute over the last ``window``
+    finished trials falls below ``threshold`` (a fraction of the front's hypervolume), after ``min_trials``."""
+
+    enabled: bool = False
+    window: int = 10
+    threshold: float = 0.002
+    min_trials: int = 20
 
 
 @dataclass(frozen=True)
@@ -123,6 +180,10 @@ class Experiment:
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    plateau: PlateauConfig = field(default_factory=PlateauConfig)
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -165,6 +226,10 @@ _SECTIONS: dict[str, type] = {
     "profile": ProfileConfig,
     "tracking": TrackingConfig,
     "energy": EnergyConfig,
+    "early_stopping": EarlyStoppingConfig,
+    "proxy": ProxyConfig,
+    "budget": BudgetConfig,
+    "plateau": PlateauConfig,
 }
 _TOP_KEYS = ("name", "space", "objectives", "constraints", *_SECTIONS)
 
@@ -205,6 +270,14 @@ def parse_experiment(data: Any, *, source: str = "<string>", base_dir: str | os.
     name = data.get("name", Path(source).stem if source != "<string>" else "nas")
     if not isinstance(name, str) or not name:
         raise ConfigError(source, "name", "must be a non-empty string", "e.g. `name: digits-cnn`")
+    shorthand = sections["search"].early_stopping
+    if shorthand is not None:
+        es = data.get("early_stopping") or {}
+        if isinstance(es, Mapping) and es.get("method", shorthand) != shorthand:
+            raise ConfigError(source, "search/early_stopping",
+                              f"says {shorthand!r} but early_stopping/method says {es['method']!r}",
+                              "keep one of the two")
+        sections["early_stopping"] = replace(sections["early_stopping"], method=shorthand)
     exp = Experiment(space=str(space_path), source=source, name=name, objectives=objectives,
                      constraints=constraints, raw=dict(data), **sections)
     _check_values(exp)
@@ -250,6 +323,8 @@ def _type_ok(value: Any, annotation: str) -> bool:
         return "bool" in annotation
     if isinstance(value, Mapping):
         return "dict" in annotation
+    if isinstance(value, list):
+        return "list[int]" in annotation and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     return any(isinstance(value, _TYPES[t]) for t in _TYPES if t in annotation.replace("dict[str, Any]", ""))
 
 
@@ -329,7 +404,7 @@ def _check_values(exp: Experiment) -> None:
         (0 <= exp.resources.gpu, "resources/gpu", "must be >= 0", "set `gpu: 0` or a fraction like 0.25"),
         (exp.profile.batch_size >= 1, "profile/batch_size", "must be >= 1", "set `batch_size: 1`"),
     ]
-    for ok, path, problem, fix in checks:
+    for ok, path, problem, fix in checks + _cheap_checks(exp):
         if not ok:
             raise ConfigError(src, path, problem, fix)
     for key in ("lr", "weight_decay"):
@@ -339,6 +414,42 @@ def _check_values(exp: Experiment) -> None:
                               f"e.g. `{key}: {{type: float, low: 1.0e-4, high: 1.0e-2, log: true}}`")
         if isinstance(v, Mapping):
             training_dimension(v, key, src)  # validated by the space format's own rules (SpaceError)
+
+
+def _cheap_checks(exp: Experiment) -> list[tuple[bool, str, str, str]]:
+    """Checks of the early-stopping, proxy, budget and plateau sections."""
+    from nas.proxies import proxy_names
+
+    es, px, b, pl = exp.early_stopping, exp.proxy, exp.budget, exp.plateau
+    rungs = es.rungs or []
+    checks: list[tuple[bool, str, str, str]] = [
+        (es.method in EARLY_STOPPING, "early_stopping/method",
+         f"unknown method {es.method!r}{did_you_mean(es.method, EARLY_STOPPING)}", f"use one of: {', '.join(EARLY_STOPPING)}"),
+        (es.eta > 1, "early_stopping/eta", f"must be > 1, got {es.eta}", "set `eta: 3`"),
+        (es.grace >= 1, "early_stopping/grace", f"must be >= 1, got {es.grace}", "set `grace: 1`"),
+        (all(isinstance(r, int) and not isinstance(r, bool) and 1 <= r < exp.training.epochs for r in rungs),
+         "early_stopping/rungs", f"rungs are epochs in [1, training.epochs={exp.training.epochs}), got {rungs}",
+         "e.g. `rungs: [1, 3]` for 9 epochs, or leave it out for epochs/eta^k"),
+        (es.method == "none" or exp.training.epochs >= 2, "training/epochs",
+         "pareto-asha needs at least 2 epochs to stop anything early", "raise `training.epochs` or drop early stopping"),
+        (px.use in PROXY_USES, "proxy/use", f"unknown use {px.use!r}{did_you_mean(px.use, PROXY_USES)}",
+         f"use one of: {', '.join(PROXY_USES)}"),
+        (px.name == "auto" or px.name in proxy_names(), "proxy/name",
+         f"unknown proxy {px.name!r}{did_you_mean(px.name, proxy_names())}", f"use auto or one of: {', '.join(proxy_names())}"),
+        (not (px.use == "objective" and px.name == "auto"), "proxy/name",
+         "an objective needs one fixed proxy, not auto", "name one, e.g. `name: naswot`"),
+        (px.candidates >= 1, "proxy/candidates", f"must be >= 1, got {px.candidates}", "set `candidates: 4`"),
+        (px.prior_samples >= px.prior_top >= 1, "proxy/prior_top", "need prior_samples >= prior_top >= 1",
+         "e.g. `prior_samples: 64, prior_top: 8`"),
+        (px.min_pairs >= 2, "proxy/min_pairs", f"must be >= 2, got {px.min_pairs}", "set `min_pairs: 5`"),
+        (px.batch_size >= 2, "proxy/batch_size", f"must be >= 2, got {px.batch_size}", "set `batch_size: 64`"),
+        (pl.window >= 1, "plateau/window", f"must be >= 1, got {pl.window}", "set `window: 10`"),
+        (pl.threshold >= 0, "plateau/threshold", f"must be >= 0, got {pl.threshold}", "set `threshold: 0.002`"),
+    ]
+    for key in ("train_tflops", "device_hours", "wall_hours", "trial_tflops", "trial_seconds"):
+        v = getattr(b, key)
+        checks.append((v is None or v > 0, f"budget/{key}", f"must be > 0, got {v}", f"remove it or set `{key}` > 0"))
+    return checks
 
 
 def training_dimension(spec: Mapping[str, Any], key: str, source: str = "<string>") -> Any:
