@@ -131,8 +131,9 @@ class Controller:
     is used only to estimate the compute a rejection saved. Not thread-safe: call from one thread.
 
     ``profiler`` replaces build + fvcore (the tabular backend looks costs up instead); ``scorer`` gives an
-    architecture's zero-cost proxy scores (``{"synflow": ..., "params": ...}``, higher = better) and is needed
-    when ``experiment.proxy.use`` is not ``off``. ``reference`` (the hypervolume reference) is used by screening.
+    architecture's zero-cost proxy scores (``{"synflow": ..., "params": ...}``, higher = better); without one,
+    ``experiment.proxy`` is ignored (a controller that only profiles, e.g. for the feasibility check).
+    ``reference`` (the hypervolume reference) is used by screening.
     """
 
     def __init__(
@@ -157,9 +158,7 @@ class Controller:
         self._scores: dict[int, dict[str, float]] = {}
         self._accuracies: dict[int, float] = {}
         px = experiment.proxy
-        if px.use != "off" and scorer is None:
-            raise ValueError("proxy.use is set but no scorer was given")
-        self.proxy_objective = px.name if px.use == "objective" else None
+        self.proxy_objective = px.name if px.use == "objective" and scorer is not None else None
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self.train_samples_per_trial = train_samples_per_trial
         self.stats = ControllerStats()
@@ -188,7 +187,7 @@ class Controller:
         Optuna as pruned (status ``screened``), never trained.
         """
         px = self.exp.proxy
-        k = px.candidates if px.use == "screen" else 1
+        k = px.candidates if px.use == "screen" and self.scorer is not None else 1
         pool: list[Candidate] = []
         while len(pool) < k:
             cand = self._propose_one()

@@ -345,7 +345,7 @@ def bill_search(
         bills = [_apportion(b, share * b.device_s, method, cfg) for b in bills]
         trial_kwh = sum(b.energy_kwh for b in bills)
     return SearchBill(
-        n_trials=len(bills), n_failed=sum(b.status != "complete" for b in bills), wall_s=float(wall_s),
+        n_trials=len(bills), n_failed=sum(b.status not in ("complete", "pruned") for b in bills), wall_s=float(wall_s),
         workers=int(workers), cpu_per_trial=cpu, gpu_per_trial=gpu, capacity_s=capacity, trial_s=trial_s,
         machinery_s=machinery, machinery_by_part_s=parts, concurrent_by_part_s=overlapping,
         attributed_fraction=min(1.0, measured / machinery) if machinery > 0 else 1.0,

@@ -45,3 +45,23 @@ def pareto_png(rows: Sequence[Mapping[str, Any]], pareto: Sequence[bool],
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
+
+
+def hv_compute_png(points: Sequence[tuple[float, float]], title: str, stop: str | None = None) -> bytes:
+    """Hypervolume against cumulative training compute (TFLOPs), one point per finished trial; ``stop`` (the
+    reason the search stopped, if a rule stopped it) is written under the curve."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    ax.plot(xs, ys, "o-", ms=3, drawstyle="steps-post", c="tab:blue")
+    ax.set_xlabel("training compute spent (TFLOPs)")
+    ax.set_ylabel("hypervolume of the front")
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    if stop:
+        ax.text(0.02, 0.04, stop if len(stop) < 110 else stop[:107] + "...", transform=ax.transAxes, fontsize=7,
+                color="tab:red", wrap=True)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()

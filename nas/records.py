@@ -6,12 +6,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-TrialStatus = Literal["pending", "complete", "failed", "interrupted"]
+TrialStatus = Literal["pending", "complete", "failed", "pruned", "interrupted"]
 
 
 @dataclass
 class TrialRecord:
-    """One trained (or failed) trial as the search saw it.
+    """One trained (or failed, or early-stopped: ``pruned``) trial as the search saw it.
 
     ``metrics`` are final values (``val_accuracy`` in [0, 1], ``mflops``, ``params``, ``latency_ms``,
     ``train_flops``, ``train_seconds`` ...); ``history`` one dict per epoch; times are ``time.time()`` seconds.

@@ -30,6 +30,9 @@ def recover_records(controller: Controller) -> list[TrialRecord]:
             controller.stats.rejected += 1
             controller.stats.rejected_saved_train_flops += float(t.user_attrs.get(SAVED_ATTR, 0.0))
             continue
+        if status == "screened":  # drawn and scored, never trained: not a trial of the search
+            controller.stats.screened_out += 1
+            continue
         if t.state in (TrialState.RUNNING, TrialState.WAITING):
             _mark_interrupted(study, t)
             records.append(_from_trial(t, "interrupted", INTERRUPTED))
@@ -41,6 +44,8 @@ def recover_records(controller: Controller) -> list[TrialRecord]:
             rec = _from_trial(t, "failed", str(t.user_attrs.get(REASON_ATTR, "failed")))
         if t.state == TrialState.COMPLETE:
             controller.stats.told_complete += 1
+        elif t.state == TrialState.PRUNED:
+            controller.stats.told_pruned += 1
         else:
             controller.stats.told_failed += 1
         records.append(rec)

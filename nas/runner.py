@@ -25,6 +25,7 @@ import ray
 import torch
 from ray import tune
 from ray.tune import Callback, Checkpoint
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from nas.errors import ConfigError
@@ -54,6 +55,8 @@ class Observer(Protocol):
     def on_epoch(self, number: int, metrics: dict[str, float]) -> None: ...
     def on_trial_complete(self, number: int, final: dict[str, float], checkpoint_dir: str | None) -> None: ...
     def on_trial_failed(self, number: int, reason: str) -> None: ...
+    def should_stop(self, number: int, metrics: dict[str, float]) -> str | None: ...
+    def on_trial_pruned(self, number: int, reason: str, metrics: dict[str, float]) -> None: ...
 
 
 @dataclass
@@ -127,7 +130,8 @@ def load_module(folder: str | Path) -> torch.nn.Module | None:
 
 
 def _trainable(config: dict[str, Any]) -> None:
-    """Runs in a Ray worker (reused across trials): one trial, reporting every epoch, weights at the end."""
+    """Runs in a Ray worker (reused across trials): one trial, reporting every epoch, weights at the end.
+    The scheduler may stop it after any epoch's report (early stopping, budget)."""
     spec = TrialSpec.from_dict(config["nas"])
     try:
         _, state, final = run_trial(spec, on_epoch=lambda m: tune.report(dict(m)))
@@ -185,9 +189,31 @@ class _Searcher(_Unpicklable, Searcher):
         self.numbers = {k: int(v) for k, v in json.loads(Path(checkpoint_path).read_text()).items()}
 
 
-class _Forwarder(_Unpicklable, Callback):
+class _Scheduler(_Unpicklable, FIFOScheduler):
+    """Stops a running trial when the observer says so (Pareto-ASHA at a rung, a spent budget); remembers why."""
+
     def __init__(self, observer: Observer, searcher: _Searcher, times: RunnerTimes) -> None:
+        super().__init__()
         self.observer, self.searcher, self.times = observer, searcher, times
+        self.stopped: dict[str, str] = {}
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if result.get(FINAL_KEY) or result.get(FAILED_KEY) or trial.trial_id not in self.searcher.numbers:
+            return TrialScheduler.CONTINUE
+        t0 = time.perf_counter()
+        reason = self.observer.should_stop(self.searcher.numbers[trial.trial_id], _metrics(result))
+        self.times.callbacks_s += time.perf_counter() - t0
+        if reason is None:
+            return TrialScheduler.CONTINUE
+        self.stopped[trial.trial_id] = reason
+        return TrialScheduler.STOP
+
+
+class _Forwarder(_Unpicklable, Callback):
+    def __init__(self, observer: Observer, searcher: _Searcher, times: RunnerTimes,
+                 scheduler: _Scheduler | None = None) -> None:
+        self.observer, self.searcher, self.times = observer, searcher, times
+        self.scheduler = scheduler
         self.done: set[str] = set()
 
     def _number(self, trial: Any) -> int:
@@ -208,6 +234,8 @@ class _Forwarder(_Unpicklable, Callback):
         number = self._number(trial)
         if result.get(FAILED_KEY):
             self._timed(self.observer.on_trial_failed, number, str(result.get(ERROR_KEY, "unknown error")))
+        elif self.scheduler is not None and trial.trial_id in self.scheduler.stopped and not result.get(FINAL_KEY):
+            self._timed(self.observer.on_trial_pruned, number, self.scheduler.stopped[trial.trial_id], _metrics(result))
         elif not result.get(FINAL_KEY):
             self._timed(self.observer.on_trial_failed, number, "trial ended without a final result")
         else:
@@ -251,17 +279,18 @@ def run_trials(
     if max_trials <= 0:
         return times
     searcher = _Searcher(observer, times)
+    scheduler = _Scheduler(observer, searcher, times)
     trainable = tune.with_resources(_trainable, {"cpu": cpu, "gpu": gpu})
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=searcher, num_samples=max_trials, max_concurrent_trials=concurrency,
+            search_alg=searcher, scheduler=scheduler, num_samples=max_trials, max_concurrent_trials=concurrency,
             reuse_actors=True, time_budget_s=time_budget_s,
             trial_name_creator=lambda t: f"trial_{searcher.numbers.get(t.trial_id, t.trial_id)}",
             trial_dirname_creator=lambda t: f"trial_{t.trial_id}",
         ),
         run_config=tune.RunConfig(
-            name=name, storage_path=storage_path, verbose=0, callbacks=[_Forwarder(observer, searcher, times)],
+            name=name, storage_path=storage_path, verbose=0, callbacks=[_Forwarder(observer, searcher, times, scheduler)],
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             log_to_file=False,
         ),

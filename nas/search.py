@@ -26,6 +26,7 @@ from nas.experiment import Experiment
 from nas.ledger import SearchBill, bill_search, effective_workers, search_card
 from nas.models import write_model_dir
 from nas.objectives import METRICS
+from nas.proxies.scorer import ArchitectureScorer, proxy_set
 from nas.records import TrialRecord
 from nas.resume import missing_child_runs, recover_records
 from nas.runner import cluster_resources, init_ray, run_trials
@@ -152,10 +153,17 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
         if storage is None:
             log.warning("the Optuna study lives in memory (non-sqlite tracking store, no search.storage): "
                         "this search cannot be resumed")
+    scorer = None
+    if exp.proxy.use != "off":
+        scorer = ArchitectureScorer.from_dataset(space, splits.train, proxy_set(exp.proxy.name),
+                                                 batch_size=exp.proxy.batch_size, num_classes=splits.num_classes,
+                                                 seed=exp.search.seed)
     controller = Controller(exp, space, input_shape=splits.input_shape, num_classes=splits.num_classes,
                             train_samples_per_trial=exp.training.epochs * len(splits.train),
-                            storage=storage, study_name=study_name)
+                            storage=storage, study_name=study_name, scorer=scorer, reference=reference)
     records = recover_records(controller) if resume else []
+    if not resume and controller.seed_prior():
+        log.info("proxy prior: the first trials are the best-scored of %d random architectures", exp.proxy.prior_samples)
     if resume:
         for rec in missing_child_runs(records, tracker.logged_trials()):
             tracker.log_trial(rec)
@@ -187,7 +195,7 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
                                 asdict(exp.data))
                 tracker.log_model(rec, d, model_name)
     models_s = time.perf_counter() - t_models
-    sampler_s = controller.stats.sampler_seconds + probe.stats.sampler_seconds
+    sampler_s = controller.stats.sampler_seconds + probe.stats.sampler_seconds + controller.stats.proxy_seconds
     profile_s = controller.stats.profile_seconds + probe.stats.profile_seconds
     overhead = {"sampler_s": sampler_s, "profile_s": profile_s, "tracking_s": tracker.seconds,
                 "ray_init_s": ray_init_s,
@@ -205,8 +213,12 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
     tracker.log_progress(loop.state.done, {**loop.progress_metrics(), **bill.as_metrics()})
     tracker.log_artifacts({"search_card.json": card_json, "search_card.md": card_md}, tags=bill.as_tags())
     aborted = loop.over_failure_limit()
+    stop_reason = "max_failures" if aborted else loop.state.stop_reason or "trials"
+    if not aborted and loop.state.stop_reason is None and loop.proposed < exp.search.trials:
+        stop_reason = f"time_budget_s: search.time_budget_s={exp.search.time_budget_s} reached"
+    loop.state.stop_reason = stop_reason
     tracker.finish("FAILED" if aborted else "FINISHED",
-                   tags={"nas.stop_reason": "max_failures" if aborted else "trials", "nas.pareto_size": len(front)})
+                   tags={"nas.stop_reason": stop_reason, "nas.pareto_size": len(front)})
     if aborted:
         reasons = sorted({r.reason for r in loop.records.values() if r.status == "failed"})
         raise SearchAbortedError(

@@ -20,9 +20,10 @@ from nas.experiment import Experiment
 from nas.ledger import bill_trial
 from nas.objectives import float32_size_mb
 from nas.pareto import hypervolume, pareto_mask
-from nas.plots import pareto_png
+from nas.plots import hv_compute_png, pareto_png
 from nas.records import TrialRecord
 from nas.space import Space
+from nas.stopping import BudgetRule, ParetoASHA, PlateauRule, Spent, default_rungs
 from nas.tracking import SearchTracker
 from nas.trial import TrialSpec
 
@@ -40,6 +41,9 @@ class SearchState:
     failed: int = 0
     running: int = 0
     rejected: int = 0
+    pruned: int = 0
+    screened: int = 0
+    saved_tflops: float = 0.0
     pareto_size: int = 0
     hypervolume: float = 0.0
     train_tflops: float = 0.0
@@ -47,6 +51,7 @@ class SearchState:
     elapsed_s: float = 0.0
     eta_s: float | None = None
     run_id: str = ""
+    stop_reason: str | None = None
 
 
 class SearchLoop:
@@ -71,14 +76,34 @@ class SearchLoop:
             if r.status != "interrupted":
                 self._count(r)
         self.bookkeeping_s = 0.0
+        self._init_rules()
+
+    def _init_rules(self) -> None:
+        exp = self.exp
+        es = exp.early_stopping
+        self.asha: ParetoASHA | None = None
+        if es.method == "pareto-asha":
+            rungs = es.rungs or default_rungs(exp.training.epochs, es.eta)
+            if rungs:
+                self.asha = ParetoASHA(rungs, self.objectives, eta=es.eta, grace=es.grace)
+        b = exp.budget
+        self.budget = BudgetRule(b.train_tflops, b.device_hours, b.wall_hours)
+        pl = exp.plateau
+        self.plateau = PlateauRule(pl.window, pl.threshold, pl.min_trials) if pl.enabled else None
+        self.hv_curve: list[tuple[float, float]] = []  # (training TFLOPs spent, hypervolume) per finished trial
+        self._running_flops: dict[int, float] = {}
+        if self.completed():  # a resumed search: its curve starts where the dead driver's ended
+            self.state.hypervolume = self.front()[1]
+            self._add_curve_point()
 
     # -- Observer ----------------------------------------------------------------------------------------------
 
     def propose(self) -> TrialSpec | None:
-        while self.proposed < self.state.planned and not self.over_failure_limit():
+        while self.proposed < self.state.planned and not self.over_failure_limit() and not self._check_stop():
             cand = self.controller.propose()
             self.proposed += 1
             self.state.rejected = self.controller.stats.rejected
+            self.state.screened = self.controller.stats.screened_out
             if cand.error:  # could not be built or profiled: a failed trial, already told to Optuna
                 now = time.time()
                 rec = TrialRecord(number=cand.number, params=cand.params, training=cand.training, profile={},
@@ -90,7 +115,8 @@ class SearchLoop:
             prof = {**cand.profile.as_dict(), "size_mb": float32_size_mb(cand.profile.params)}
             self.records[cand.number] = TrialRecord(
                 number=cand.number, params=cand.params, training=cand.training,
-                profile={k: prof[k] for k in PROFILE_METRICS if prof.get(k) is not None},
+                profile={**{k: prof[k] for k in PROFILE_METRICS if prof.get(k) is not None},
+                         **{f"proxy_{k}": v for k, v in cand.scores.items()}},
             )
             return TrialSpec(
                 number=cand.number, params=cand.params, space_yaml=self.space_yaml, space_source=self.space.source,
@@ -108,6 +134,39 @@ class SearchLoop:
 
     def on_epoch(self, number: int, metrics: dict[str, float]) -> None:
         self.records[number].history.append(metrics)
+
+    def should_stop(self, number: int, metrics: dict[str, float]) -> str | None:
+        """Asked at every epoch report of a running trial: why to stop it now (a spent budget, or Pareto-ASHA
+        at a rung), or None to let it go on."""
+        self._running_flops[number] = metrics.get("train_flops", 0.0)
+        reason = self.budget.reason(self._spent())
+        if reason is not None:
+            self.state.stop_reason = self.state.stop_reason or reason
+            return reason
+        if self.asha is None or "epoch" not in metrics:
+            return None
+        rec = self.records[number]
+        point = {**rec.profile, **metrics}
+        point = {name: point.get(name, float("nan")) for name, _ in self.objectives}
+        if self.asha.on_result(number, metrics["epoch"], point):
+            return None
+        d = self.asha.decisions[-1][1]
+        return (f"pareto-asha: stopped after {d.rung:g} of {self.exp.training.epochs} epochs, place {d.position + 1} "
+                f"of {d.n} at that rung (the top {d.keep} go on, eta={self.asha.eta:g})")
+
+    def on_trial_pruned(self, number: int, reason: str, metrics: dict[str, float]) -> None:
+        """A trial the scheduler stopped early: billed for the epochs it ran, told to Optuna as pruned."""
+        rec = self.records[number]
+        rec.end_time, rec.status, rec.reason = time.time(), "pruned", reason
+        rec.metrics = {**rec.profile, **metrics}
+        epochs, done = float(rec.training.get("epochs", self.exp.training.epochs)), float(metrics.get("epoch", 0.0))
+        spent = metrics.get("train_flops", 0.0)
+        saved = spent * (epochs - done) / done if done > 0 else 0.0
+        rec.metrics["saved_train_flops"] = saved
+        self.state.saved_tflops += saved / 1e12
+        self.controller.tell_pruned(number, reason, record=rec.to_json())
+        self.state.running = max(0, self.state.running - 1)
+        self._finish(rec)
 
     def on_trial_complete(self, number: int, final: dict[str, float], checkpoint_dir: str | None) -> None:
         rec = self.records[number]
@@ -127,6 +186,29 @@ class SearchLoop:
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
 
+    def _spent(self) -> Spent:
+        per_trial = self.exp.resources.gpu or self.exp.resources.cpu
+        now = time.time()
+        running = [r for r in self.records.values() if r.status == "pending" and r.start_time > 0]
+        device_s = self.state.trial_seconds + sum(now - r.start_time for r in running)
+        flops = self.state.train_tflops * 1e12 + sum(self._running_flops.get(r.number, 0.0) for r in running)
+        return Spent(train_flops=flops, device_seconds=device_s * per_trial, wall_seconds=now - self.started)
+
+    def _check_stop(self) -> bool:
+        """True (and ``state.stop_reason`` set) once a budget is spent or the plateau rule fires."""
+        if self.state.stop_reason is None:
+            self.state.stop_reason = self.budget.reason(self._spent())
+        if self.state.stop_reason is None and self.plateau is not None:
+            self.state.stop_reason = self.plateau.reason()
+        if self.state.stop_reason is not None:
+            log.info("search stopping: %s", self.state.stop_reason)
+        return self.state.stop_reason is not None
+
+    def _add_curve_point(self) -> None:
+        self.hv_curve.append((self.state.train_tflops, self.state.hypervolume))
+        if self.plateau is not None:
+            self.plateau.add(self.state.train_tflops, self.state.hypervolume)
+
     def over_failure_limit(self) -> bool:
         limit = self.exp.search.max_failures
         return limit is not None and self.state.failed > limit
@@ -145,6 +227,7 @@ class SearchLoop:
     def _count(self, rec: TrialRecord) -> None:
         self.state.done += 1
         self.state.failed += rec.status == "failed"
+        self.state.pruned += rec.status == "pruned"
         self.state.train_tflops += rec.metrics.get("train_flops", 0.0) / 1e12
         self.state.trial_seconds += max(0.0, rec.end_time - rec.start_time)
 
@@ -156,6 +239,9 @@ class SearchLoop:
         self._count(rec)
         front, hv = self.front()
         self.state.pareto_size, self.state.hypervolume = len(front), hv
+        self._running_flops.pop(rec.number, None)
+        self._add_curve_point()
+        self._check_stop()
         self.tracker.defer(self.tracker.log_trial, rec)
         if time.time() - self._last_progress >= self.progress_every_s:
             self.tracker.defer(self.tracker.log_progress, self.state.done, self.progress_metrics())
@@ -172,7 +258,20 @@ class SearchLoop:
             "hypervolume": s.hypervolume, "wall_time_s": time.time() - self.started,
             "trial_compute_tflops": s.train_tflops, "trial_compute_s": s.trial_seconds,
             "rejected_candidates": c.rejected, "rejected_saved_tflops": c.rejected_saved_train_flops / 1e12,
+            **self._cheap_metrics(),
         }
+
+    def _cheap_metrics(self) -> dict[str, float]:
+        """Early stopping, screening and proxy-trust figures (only those of the features in use)."""
+        s, out = self.state, {}
+        if self.asha is not None:
+            out.update({"trials_early_stopped": s.pruned, "early_stop_saved_tflops": s.saved_tflops})
+        if self.exp.proxy.use != "off":
+            out["candidates_screened_out"] = s.screened
+            out.update({f"proxy_rho_{k}": v for k, v in self.controller.proxy_correlations().items() if v == v})
+        if self.plateau is not None and (rate := self.plateau.rate()) is not None:
+            out["plateau_rate"] = rate
+        return out
 
     def log_front_artifacts(self, deferred: bool = False) -> None:
         """Write pareto.csv and pareto.png on the parent run (rendered on the writer thread when deferred)."""
@@ -184,11 +283,17 @@ class SearchLoop:
         numbers = [r.number for r in front]
         title = f"{self.exp.name}: {len(done)} trials, {len(front)} Pareto-optimal"
 
+        curve, stop = list(self.hv_curve), self.state.stop_reason
+        tags = {"nas.pareto_trials": ",".join(map(str, numbers))}
+        if self.exp.proxy.use != "off":
+            tags["nas.proxy_active"] = self.controller.active_proxy()
+
         def write() -> None:  # on the writer thread the front's child-run ids are already set
             self.tracker.log_artifacts(
                 {"pareto.csv": pareto_csv(front, self.objectives),
-                 "pareto.png": pareto_png(rows, mask, self.objectives, title)},
-                tags={"nas.pareto_trials": ",".join(map(str, numbers))})
+                 "pareto.png": pareto_png(rows, mask, self.objectives, title),
+                 "hv_vs_compute.png": hv_compute_png(curve, f"{self.exp.name}: hypervolume vs compute", stop)},
+                tags=tags)
 
         if deferred:
             self.tracker.defer(write)

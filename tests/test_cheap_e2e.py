@@ -1,0 +1,109 @@
+"""End to end: the cheap-search features in a real search (real Ray, MLflow sqlite in a temp dir, Optuna).
+
+One search combines multi-objective TPE, Pareto-ASHA and proxy screening: early-stopped trials must reach Optuna
+as PRUNED without crashing TPE (optuna#5260), be recorded as child runs with their reason, and bill only the
+epochs they ran. A second search stops at a training-compute budget and records why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from conftest import FIXTURES
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from nas.controller import STATUS_ATTR, open_storage
+from nas.experiment import load_experiment
+from nas.search import run_search
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _experiment(tmp_path: Path, **sections) -> Path:
+    doc = {
+        "name": "cheap",
+        "space": str(FIXTURES / "tiny_cnn.yaml"),
+        "data": {"name": "digits", "seed": 0, "batch_size": 64},
+        "training": {"epochs": 4, "lr": 0.01},
+        "search": {"sampler": "tpe", "trials": 10, "concurrency": 2, "seed": 5},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "cheap"},
+        **sections,
+    }
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def asha_search(tmp_path_factory, ray_cluster):
+    tmp = tmp_path_factory.mktemp("asha")
+    exp = load_experiment(_experiment(
+        tmp, early_stopping={"method": "pareto-asha", "eta": 2, "rungs": [1, 2]},
+        proxy={"use": "screen", "name": "naswot", "candidates": 3, "min_pairs": 3, "batch_size": 32}))
+    return exp, run_search(exp, storage_path=str(tmp / "ray"), register_models=False)
+
+
+def test_early_stopped_trials_are_pruned_in_optuna_and_recorded(asha_search):
+    exp, result = asha_search
+    pruned = [r for r in result.records if r.status == "pruned"]
+    complete = [r for r in result.records if r.status == "complete"]
+    assert pruned and complete and len(pruned) + len(complete) == 10
+    for r in pruned:
+        assert r.reason.startswith("pareto-asha: stopped after ")
+        assert r.metrics["epoch"] in (1.0, 2.0)
+        assert r.metrics["saved_train_flops"] > 0
+        # billed for what it ran: train_flops of a 1-epoch stop is a quarter of a full 4-epoch training
+        assert r.metrics["train_flops"] == pytest.approx(r.metrics["saved_train_flops"] * r.metrics["epoch"]
+                                                         / (4 - r.metrics["epoch"]))
+    assert all(r.metrics["epochs_run"] == 4 for r in complete)
+    assert not any(r.pareto for r in pruned)  # a low-fidelity accuracy never enters the front
+
+    client = MlflowClient(exp.tracking.uri)
+    parent = client.get_run(result.run_id)
+    assert parent.data.metrics["trials_early_stopped"] == len(pruned)
+    assert parent.data.metrics["early_stop_saved_tflops"] > 0
+    assert parent.data.tags["nas.stop_reason"] == "trials"
+    assert "hv_vs_compute.png" in {a.path for a in client.list_artifacts(result.run_id)}
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{result.run_id}'")
+    statuses = {c.data.tags["nas.status"] for c in children}
+    assert statuses == {"pruned", "complete"}
+
+
+def test_screening_and_online_rho(asha_search):
+    exp, result = asha_search
+    study = optuna.load_study(study_name=f"nas-{result.run_id}", storage=_journal(exp))
+    screened = [t for t in study.trials if t.user_attrs.get(STATUS_ATTR) == "screened"]
+    assert len(screened) == 2 * 10  # two of every three candidates, never trained
+    assert all(t.state == TrialState.PRUNED for t in screened)
+    pruned = [t for t in study.trials if t.user_attrs.get(STATUS_ATTR) == "pruned"]
+    assert pruned and all(t.state == TrialState.PRUNED for t in pruned)
+    trained = [r for r in result.records if r.status == "complete"]
+    assert all("proxy_naswot" in r.metrics and "proxy_params" in r.metrics for r in trained)
+    parent = MlflowClient(exp.tracking.uri).get_run(result.run_id)
+    assert parent.data.metrics["candidates_screened_out"] == 20
+    assert -1.0 <= parent.data.metrics["proxy_rho_naswot"] <= 1.0
+    assert parent.data.tags["nas.proxy_active"] in ("naswot", "params")
+
+
+def _journal(exp):
+    return open_storage(exp.study_storage())
+
+
+def test_budget_stops_the_search_and_records_why(tmp_path, ray_cluster):
+    # one full training of a tiny digits CNN is ~1e9-1e10 FLOPs; 0.01 TFLOPs allows a few trials, not 12
+    exp = load_experiment(_experiment(tmp_path, budget={"train_tflops": 0.01},
+                                      search={"sampler": "random", "trials": 40, "concurrency": 2, "seed": 1}))
+    result = run_search(exp, storage_path=str(tmp_path / "ray"), register_models=False)
+    assert result.state.stop_reason.startswith("budget: training compute")
+    finished = [r for r in result.records if r.status in ("complete", "pruned")]
+    assert 1 <= len(finished) < 40
+    spent = sum(r.metrics.get("train_flops", 0.0) for r in result.records)
+    per_trial = max(r.metrics.get("train_flops", 0.0) for r in result.records)
+    assert spent >= 0.01e12 and spent <= 0.01e12 + 2 * per_trial  # stops at the budget, running trials cut short
+    parent = MlflowClient(exp.tracking.uri).get_run(result.run_id)
+    assert parent.data.tags["nas.stop_reason"].startswith("budget: training compute")
+    assert parent.info.status == "FINISHED"
