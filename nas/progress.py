@@ -20,13 +20,17 @@ def _fmt_s(s: float | None) -> str:
 
 def render(state: SearchState) -> Table:
     t = Table(title=f"nas search {state.run_id[:8]}", show_header=True, header_style="bold")
-    for col in ("done", "running", "failed", "rejected", "front", "hypervolume", "train compute", "elapsed", "ETA"):
+    cols = ["done", "running", "failed", "stopped early", "rejected", "front", "hypervolume", "train compute",
+            "elapsed", "ETA"]
+    values = [f"{state.done}/{state.planned}", str(state.running), str(state.failed), str(state.pruned),
+              str(state.rejected), str(state.pareto_size), f"{state.hypervolume:.4g}",
+              f"{state.train_tflops:.3g} TFLOPs" + (f" ({state.saved_tflops:.3g} saved)" if state.saved_tflops else ""),
+              _fmt_s(state.elapsed_s), _fmt_s(state.eta_s)]
+    for col in cols:
         t.add_column(col, justify="right")
-    t.add_row(
-        f"{state.done}/{state.planned}", str(state.running), str(state.failed), str(state.rejected),
-        str(state.pareto_size), f"{state.hypervolume:.4g}", f"{state.train_tflops:.3g} TFLOPs",
-        _fmt_s(state.elapsed_s), _fmt_s(state.eta_s),
-    )
+    t.add_row(*values)
+    if state.stop_reason:
+        t.caption = f"stopping: {state.stop_reason}"
     return t
 
 
