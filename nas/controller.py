@@ -239,8 +239,9 @@ class Controller:
             return Candidate(trial.number, params, training, profile, t2 - t0)
         raise NoFeasibleCandidateError(
             f"{self.exp.source}: constraints: {self.exp.search.max_rejections} candidates in a row broke the hard "
-            f"constraints ({self._rejection_summary()}). Fix: loosen `constraints` or narrow the space "
-            f"{self.space.source} towards smaller models"
+            f"constraints ({self._rejection_summary()}). Fix: loosen `constraints`"
+            + (" or `budget.trial_tflops`" if "trial_tflops" in self.stats.rejections_by_metric else "")
+            + f" or narrow the space {self.space.source} towards smaller models"
         )
 
     def train_flops(self, profile: Profile) -> float:
@@ -386,7 +387,9 @@ class Controller:
 
     def _sample_training(self, trial: optuna.Trial) -> dict[str, Any]:
         t = self.exp.training
-        out: dict[str, Any] = {"epochs": t.epochs, "optimizer": t.optimizer, "amp": t.amp, "max_seconds": t.max_seconds}
+        caps = [c for c in (t.max_seconds, self.exp.budget.trial_seconds) if c is not None]
+        out: dict[str, Any] = {"epochs": t.epochs, "optimizer": t.optimizer, "amp": t.amp,
+                               "max_seconds": min(caps) if caps else None}
         for key in ("lr", "weight_decay"):
             v = getattr(t, key)
             out[key] = training_dimension(v, key, self.exp.source).suggest(trial) if isinstance(v, Mapping) else v

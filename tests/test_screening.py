@@ -9,7 +9,7 @@ import pytest
 from conftest import FIXTURES
 from optuna.trial import TrialState
 
-from nas.controller import SAMPLERS, STATUS_ATTR, Controller
+from nas.controller import SAMPLERS, STATUS_ATTR, Controller, NoFeasibleCandidateError
 from nas.experiment import parse_experiment
 from nas.proxies.screen import pick_candidate, predict_accuracy
 from nas.space import load_space
@@ -94,3 +94,17 @@ def test_proxy_as_an_extra_objective():
     cand = c.propose()
     c.tell(cand.number, {"val_accuracy": 0.7, "mflops": cand.profile.mflops})
     assert c.study.trials[-1].values[2] == cand.scores["naswot"]
+
+
+def test_per_trial_caps():
+    # a full training here is 3 x forward FLOPs x 1000 samples: 3e-4 TFLOPs admits candidates up to 0.1 MFLOPs
+    c = _controller(search={"sampler": "random", "trials": 20, "seed": 0},
+                    budget={"trial_seconds": 7.5, "trial_tflops": 3e-4})
+    cands = [c.propose() for _ in range(6)]
+    assert all(x.training["max_seconds"] == 7.5 for x in cands)
+    assert all(c.train_flops(x.profile) <= 3e8 for x in cands)
+    assert c.stats.rejections_by_metric.get("trial_tflops", 0) >= 1  # the tiny space goes up to ~0.6 MFLOPs
+    tight = _controller(search={"sampler": "random", "trials": 20, "seed": 0, "max_rejections": 20},
+                        budget={"trial_tflops": 1e-9})
+    with pytest.raises(NoFeasibleCandidateError, match="budget.trial_tflops"):
+        tight.propose()
