@@ -145,6 +145,31 @@ class PlateauConfig:
 
 
 @dataclass(frozen=True)
+class BenchConfig:
+    """``nas bench``: a tabular benchmark that looks metrics up instead of training (nas.bench).
+
+    ``table``: CSV path, relative to the experiment file; ``arch_column`` holds each row's architecture string.
+    ``accuracy_columns``: epochs -> column; the largest epochs is the full training (its column is the
+    validation accuracy the search sees), the others are the lower fidelities Pareto-ASHA may stop at.
+    ``cost_columns``: metric -> column for the costs (every cost objective needs one; extra ones fill the profile).
+    ``proxy_columns``: proxy name -> column of precomputed zero-cost scores (higher = better).
+    ``test_column``: reported, never shown to the search. ``accuracy_scale`` multiplies accuracies (0.01: % ->
+    fraction). ``reference``: hypervolume reference per objective (default: 0 for accuracy, 1.01 × the table's
+    largest value for a minimized cost). ``train_samples``: training images per epoch, for simulated FLOPs.
+    """
+
+    table: str | None = None
+    arch_column: str = "arch_str"
+    accuracy_columns: dict[int, str] = field(default_factory=dict)
+    cost_columns: dict[str, str] = field(default_factory=dict)
+    proxy_columns: dict[str, str] = field(default_factory=dict)
+    test_column: str | None = None
+    accuracy_scale: float = 1.0
+    reference: dict[str, float] = field(default_factory=dict)
+    train_samples: int = 25_000
+
+
+@dataclass(frozen=True)
 class Resources:
     cpu: float = 1.0
     gpu: float = 0.0
@@ -184,6 +209,7 @@ class Experiment:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     plateau: PlateauConfig = field(default_factory=PlateauConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -230,6 +256,7 @@ _SECTIONS: dict[str, type] = {
     "proxy": ProxyConfig,
     "budget": BudgetConfig,
     "plateau": PlateauConfig,
+    "bench": BenchConfig,
 }
 _TOP_KEYS = ("name", "space", "objectives", "constraints", *_SECTIONS)
 
@@ -404,7 +431,7 @@ def _check_values(exp: Experiment) -> None:
         (0 <= exp.resources.gpu, "resources/gpu", "must be >= 0", "set `gpu: 0` or a fraction like 0.25"),
         (exp.profile.batch_size >= 1, "profile/batch_size", "must be >= 1", "set `batch_size: 1`"),
     ]
-    for ok, path, problem, fix in checks + _cheap_checks(exp):
+    for ok, path, problem, fix in checks + _cheap_checks(exp) + _bench_checks(exp):
         if not ok:
             raise ConfigError(src, path, problem, fix)
     for key in ("lr", "weight_decay"):
@@ -449,6 +476,51 @@ def _cheap_checks(exp: Experiment) -> list[tuple[bool, str, str, str]]:
     for key in ("train_tflops", "device_hours", "wall_hours", "trial_tflops", "trial_seconds"):
         v = getattr(b, key)
         checks.append((v is None or v > 0, f"budget/{key}", f"must be > 0, got {v}", f"remove it or set `{key}` > 0"))
+    return checks
+
+
+def _bench_checks(exp: Experiment) -> list[tuple[bool, str, str, str]]:
+    """Checks of the ``bench:`` section (only when it names a table); the columns are checked on loading it."""
+    b = exp.bench
+    if b.table is None:
+        return []
+    epochs = list(b.accuracy_columns)
+    ok_epochs = bool(epochs) and all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in epochs)
+    full = max(epochs) if ok_epochs else None
+    named = {**b.accuracy_columns, **b.cost_columns, **b.proxy_columns}
+    train = [o for o in exp.objectives if METRICS[o.name].source == "train"]
+    costs = [o.name for o in exp.objectives if METRICS[o.name].source != "train"]
+    rungs = exp.early_stopping.rungs or []
+    checks: list[tuple[bool, str, str, str]] = [
+        (isinstance(b.table, str) and bool(b.table), "bench/table", "must be a CSV path",
+         "e.g. `table: ../benchmarks/data/nb201/nb201_cifar10.csv`"),
+        (ok_epochs, "bench/accuracy_columns", f"must map epochs (ints >= 1) to columns, got {b.accuracy_columns}",
+         "e.g. `accuracy_columns: {200: cifar10_valid_acc, 12: cifar10_test_acc_12ep}`"),
+        (all(isinstance(v, str) and v for v in named.values()), "bench", "every column must be a non-empty string",
+         "name the CSV columns, e.g. `cost_columns: {mflops: flops_M}`"),
+        (all(k in METRICS and METRICS[k].source == "profile" for k in b.cost_columns), "bench/cost_columns",
+         f"keys must be cost metrics, got {list(b.cost_columns)}",
+         f"use: {', '.join(k for k, m in METRICS.items() if m.source == 'profile')}"),
+        (len(train) == 1 and train[0].direction == "maximize", "objectives",
+         "a bench search needs exactly one maximized accuracy objective", "keep `{name: val_accuracy}`"),
+        (all(c in b.cost_columns for c in costs), "bench/cost_columns",
+         f"every cost objective needs a column: missing {[c for c in costs if c not in b.cost_columns]}",
+         "add e.g. `mflops: flops_M` under bench/cost_columns"),
+        (full is None or exp.training.epochs == full, "training/epochs",
+         f"is {exp.training.epochs}, but the table's full training is {full} epochs",
+         f"set `training.epochs: {full}`"),
+        (exp.early_stopping.method == "none" or (bool(rungs) and all(r in epochs for r in rungs)),
+         "early_stopping/rungs", f"rungs must be epochs the table has an accuracy for ({epochs}), got {rungs or 'default'}",
+         f"set `rungs:` to some of {sorted(e for e in epochs if e != full)}"),
+        (exp.proxy.use == "off" or "params" in b.proxy_columns, "bench/proxy_columns",
+         "proxy screening needs the `params` baseline among the proxy columns", "add `params: params_M`"),
+        (exp.proxy.use == "off" or exp.proxy.name in ("auto", *b.proxy_columns), "proxy/name",
+         f"{exp.proxy.name!r} has no column under bench/proxy_columns", "add it there or use `name: auto`"),
+        (b.accuracy_scale > 0, "bench/accuracy_scale", f"must be > 0, got {b.accuracy_scale}", "e.g. 0.01 for %"),
+        (b.train_samples >= 1, "bench/train_samples", f"must be >= 1, got {b.train_samples}", "e.g. 25000"),
+        (all(k in {o.name for o in exp.objectives} for k in b.reference), "bench/reference",
+         f"keys must be objectives, got {list(b.reference)}", "e.g. `reference: {val_accuracy: 0.8}`"),
+    ]
     return checks
 
 
