@@ -57,10 +57,12 @@ def hv_compute_png(points: Sequence[tuple[float, float]], title: str, stop: str 
     ax.set_ylabel("hypervolume of the front")
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
-    if stop:
-        ax.text(0.02, 0.04, stop if len(stop) < 110 else stop[:107] + "...", transform=ax.transAxes, fontsize=7,
-                color="tab:red", wrap=True)
     fig.tight_layout()
+    if stop:
+        import textwrap
+
+        fig.subplots_adjust(bottom=0.27)
+        fig.text(0.02, 0.02, textwrap.fill(f"stopped: {stop}", 120), fontsize=7, color="tab:red")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
