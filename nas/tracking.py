@@ -270,7 +270,7 @@ class SearchTracker:
         parent = self.client.get_run(self._parent())
         out = {}
         for r in trial_runs(self.client, parent):
-            if r.info.status in ("FINISHED", "FAILED"):
+            if r.info.status in ("FINISHED", "FAILED", "KILLED"):
                 out[int(r.data.tags["nas.trial_number"])] = r.info.run_id
             else:
                 self.client.delete_run(r.info.run_id)
@@ -332,7 +332,8 @@ class SearchTracker:
         for ep in rec.history:
             step = int(ep.get("epoch", 0))
             metrics += [Metric(f"epoch/{k}", float(v), ts, step) for k, v in ep.items() if k != "epoch"]
-        status = "FINISHED" if rec.status == "complete" else "FAILED"
+        # an early-stopped trial was stopped on purpose, not broken: KILLED, as MLflow calls a run ended from outside
+        status = {"complete": "FINISHED", "pruned": "KILLED"}.get(rec.status, "FAILED")
         run_name = f"trial-{rec.number:04d}"
         start_ms, end_ms = int(rec.start_time * 1000) or None, int(rec.end_time * 1000) or None
         if self._runs is not None:

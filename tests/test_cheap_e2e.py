@@ -69,8 +69,11 @@ def test_early_stopped_trials_are_pruned_in_optuna_and_recorded(asha_search):
     assert parent.data.tags["nas.stop_reason"] == "trials"
     assert "hv_vs_compute.png" in {a.path for a in client.list_artifacts(result.run_id)}
     children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{result.run_id}'")
-    statuses = {c.data.tags["nas.status"] for c in children}
-    assert statuses == {"pruned", "complete"}
+    statuses = {(c.data.tags["nas.status"], c.info.status) for c in children}
+    assert statuses == {("pruned", "KILLED"), ("complete", "FINISHED")}
+    for c in children:
+        if c.data.tags["nas.status"] == "pruned":
+            assert c.data.tags["nas.failure_reason"].startswith("pareto-asha: stopped after ")
 
 
 def test_screening_and_online_rho(asha_search):
