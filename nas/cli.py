@@ -128,6 +128,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                                    if k in r.metrics}} for r in result.pareto]
     console.print(_table(rows, f"Pareto set ({len(rows)} of {result.state.done} trials, hypervolume "
                                f"{result.hypervolume:.4g})"))
+    if result.state.stop_reason and result.state.stop_reason != "trials":
+        print(f"stopped: {result.state.stop_reason}")
     print(f"run_id: {result.run_id}")
     from nas.tracking import runs_url
 
