@@ -121,6 +121,8 @@ def run_trial(
         })
 
     t = spec.training
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     result = train(
         model, splits, epochs=int(t["epochs"]), batch_size=int(spec.data.get("batch_size", 64)),
@@ -135,7 +137,10 @@ def run_trial(
         "samples_seen": float(result.samples_seen),
         "train_flops": training_flops(flops_per_sample, result.samples_seen),
         "epochs_run": float(len(result.epochs)),
+        "on_gpu": float(device.type == "cuda"),  # where it really trained (1 = CUDA), not where it was asked to
     }
+    if device.type == "cuda":
+        final["gpu_peak_mem_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     final["size_mb"] = model_size_mb(model)
     if "latency_ms" not in spec.extra.get("profiled", ()):
         # measured here, on the trial's device, when the driver did not need it before training
