@@ -147,3 +147,36 @@ def test_one_trial_is_cheap(tracker: SearchTracker) -> None:
         _log_through_client(tracker, _record(n))
     slow = (time.perf_counter() - t0) / 10
     assert fast < slow / 2, (fast, slow)
+
+
+def test_deferred_calls_wait_their_delay_in_order_and_flush_hurries_them(tmp_path: Path) -> None:
+    t = SearchTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "delay", write_delay_s=0.2)
+    ran: list[tuple[int, float]] = []
+    t0 = time.monotonic()
+    for i in range(3):
+        t.defer(lambda i=i: ran.append((i, time.monotonic() - t0)))
+    time.sleep(0.3)
+    assert [i for i, _ in ran] == [0, 1, 2] and all(dt >= 0.2 for _, dt in ran)
+
+    t.write_delay_s = 60.0  # flush must not wait for the delay
+    t.defer(lambda: ran.append((3, time.monotonic() - t0)))
+    t1 = time.monotonic()
+    t.flush()
+    assert ran[-1][0] == 3 and time.monotonic() - t1 < 5.0
+
+    def boom() -> None:
+        raise ValueError("store down")
+
+    t.defer(boom)
+    with pytest.raises(ValueError, match="store down"):
+        t.flush()
+    t.write_delay_s = 0.2  # after a flush the delay applies again
+    t1 = time.monotonic()
+    t.defer(lambda: ran.append((4, time.monotonic() - t1)))
+    t.flush()
+    t2 = time.monotonic()
+    t.defer(lambda: ran.append((5, time.monotonic() - t2)))
+    time.sleep(0.05)
+    assert ran[-1][0] == 4
+    t._writer.shutdown(wait=True)
+    assert ran[-1][0] == 5 and ran[-1][1] >= 0.2
