@@ -175,6 +175,7 @@ class Controller:
             self.study.set_metric_names([o.name for o in experiment.objectives]
                                         + [f"proxy_{self.proxy_objective}"] * bool(self.proxy_objective))
         self._live: dict[int, optuna.Trial] = {}
+        self._profiles: dict[str, Profile] = {}  # by architecture (params as sorted JSON)
 
     # -- proposing ---------------------------------------------------------------------------------------------
 
@@ -360,6 +361,13 @@ class Controller:
         )
 
     def profile(self, params: Mapping[str, Any]) -> Profile:
+        """The candidate's profile; an architecture seen before (categorical spaces repeat them) is not rebuilt."""
+        key = json.dumps(dict(params), sort_keys=True, default=str)
+        if key not in self._profiles:
+            self._profiles[key] = self._measure(params)
+        return self._profiles[key]
+
+    def _measure(self, params: Mapping[str, Any]) -> Profile:
         if self.profiler is not None:
             return self.profiler(params)
         model = build(self.space, params, input_shape=self.input_shape, num_classes=self.num_classes)

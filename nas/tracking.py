@@ -127,6 +127,23 @@ def client_for(uri: str) -> MlflowClient:
     return client
 
 
+# The columns _OneTransactionRuns fills, as MLflow 3.x defines them. Another MLflow whose tables differ (a column
+# added or renamed) gets the client path instead of rows it might leave incomplete.
+_WRITTEN_COLUMNS = {
+    SqlRun: {"artifact_uri", "deleted_time", "end_time", "entry_point_name", "experiment_id", "lifecycle_stage",
+             "name", "run_uuid", "source_name", "source_type", "source_version", "start_time", "status", "user_id"},
+    SqlTag: {"key", "run_uuid", "value"},
+    SqlParam: {"key", "run_uuid", "value"},
+    SqlMetric: {"is_nan", "key", "run_uuid", "step", "timestamp", "value"},
+    SqlLatestMetric: {"is_nan", "key", "run_uuid", "step", "timestamp", "value"},
+}
+
+
+def _schema_as_written() -> bool:
+    """True when the installed MLflow's run tables have exactly the columns the one-transaction writer fills."""
+    return all({c.name for c in model.__table__.columns} == cols for model, cols in _WRITTEN_COLUMNS.items())
+
+
 class _OneTransactionRuns:
     """Writes a whole finished child run to an MLflow sqlite store in one transaction.
 
@@ -148,7 +165,7 @@ class _OneTransactionRuns:
     def for_client(client: MlflowClient, experiment_id: str) -> _OneTransactionRuns | None:
         """The writer for a client of an sqlite store; None for any other store (written through the client)."""
         store = getattr(getattr(client, "_tracking_client", None), "store", None)
-        if type(store) is not SqlAlchemyStore or store.db_type != "sqlite":
+        if type(store) is not SqlAlchemyStore or store.db_type != "sqlite" or not _schema_as_written():
             return None
         return _OneTransactionRuns(store, experiment_id)
 

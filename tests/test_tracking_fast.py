@@ -180,3 +180,13 @@ def test_deferred_calls_wait_their_delay_in_order_and_flush_hurries_them(tmp_pat
     assert ran[-1][0] == 4
     t._writer.shutdown(wait=True)
     assert ran[-1][0] == 5 and ran[-1][1] >= 0.2
+
+
+def test_fast_path_only_for_the_schema_it_writes(monkeypatch):
+    from mlflow.store.tracking.dbmodels.models import SqlRun
+
+    from nas import tracking
+
+    assert tracking._schema_as_written()
+    monkeypatch.setitem(tracking._WRITTEN_COLUMNS, SqlRun, tracking._WRITTEN_COLUMNS[SqlRun] - {"user_id"})
+    assert not tracking._schema_as_written()  # an MLflow with other columns falls back to the client path
