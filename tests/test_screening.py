@@ -108,3 +108,16 @@ def test_per_trial_caps():
                         budget={"trial_tflops": 1e-9})
     with pytest.raises(NoFeasibleCandidateError, match="budget.trial_tflops"):
         tight.propose()
+
+
+def test_profiles_are_cached_by_architecture():
+    calls = []
+    c = _controller(search={"sampler": "random", "trials": 50, "seed": 0})
+    real = c._measure
+    c._measure = lambda params: calls.append(dict(params)) or real(params)
+    params = c.space.sample_random(0)
+    first = c.profile(params)
+    assert c.profile(dict(reversed(list(params.items())))) is first  # same architecture, any key order
+    assert len(calls) == 1
+    c.profile(c.space.sample_random(1) if c.space.sample_random(1) != params else c.space.sample_random(2))
+    assert len(calls) == 2
