@@ -59,7 +59,7 @@ class SearchLoop:
 
     def __init__(self, exp: Experiment, space: Space, controller: Controller, tracker: SearchTracker,
                  reference: dict[str, float], *, on_update: Callable[[SearchState], None] | None = None,
-                 records: list[TrialRecord] | None = None, artifact_every_s: float = 5.0,
+                 records: list[TrialRecord] | None = None, artifact_every_s: float = 5.0, plots_every_s: float = 30.0,
                  progress_every_s: float = 1.0) -> None:
         self.exp, self.space, self.controller, self.tracker = exp, space, controller, tracker
         self.reference = reference
@@ -70,6 +70,8 @@ class SearchLoop:
         self.started = time.time()
         self.space_yaml = Path(space.source).read_text()
         self.artifact_every_s, self._last_artifacts = artifact_every_s, 0.0
+        # a PNG costs ~0.5 s of CPU on the writer thread: plots are redrawn less often than pareto.csv
+        self.plots_every_s, self._last_plots = plots_every_s, 0.0
         self.progress_every_s, self._last_progress = progress_every_s, 0.0
         self.proposed = sum(1 for r in self.records.values() if r.status != "interrupted")
         for r in self.records.values():
@@ -274,7 +276,8 @@ class SearchLoop:
         return out
 
     def log_front_artifacts(self, deferred: bool = False) -> None:
-        """Write pareto.csv and pareto.png on the parent run (rendered on the writer thread when deferred)."""
+        """Write pareto.csv, and pareto.png and hv_vs_compute.png at most every ``plots_every_s`` (always when not
+        deferred: the final call), on the parent run (rendered on the writer thread when deferred)."""
         done = self.completed()
         if not done:
             return
@@ -288,12 +291,16 @@ class SearchLoop:
         if self.exp.proxy.use != "off":
             tags["nas.proxy_active"] = self.controller.active_proxy()
 
+        plots = not deferred or time.time() - self._last_plots >= self.plots_every_s
+        if plots:
+            self._last_plots = time.time()
+
         def write() -> None:  # on the writer thread the front's child-run ids are already set
-            self.tracker.log_artifacts(
-                {"pareto.csv": pareto_csv(front, self.objectives),
-                 "pareto.png": pareto_png(rows, mask, self.objectives, title),
-                 "hv_vs_compute.png": hv_compute_png(curve, f"{self.exp.name}: hypervolume vs compute", stop)},
-                tags=tags)
+            files: dict[str, str | bytes] = {"pareto.csv": pareto_csv(front, self.objectives)}
+            if plots:
+                files["pareto.png"] = pareto_png(rows, mask, self.objectives, title)
+                files["hv_vs_compute.png"] = hv_compute_png(curve, f"{self.exp.name}: hypervolume vs compute", stop)
+            self.tracker.log_artifacts(files, tags=tags)
 
         if deferred:
             self.tracker.defer(write)
