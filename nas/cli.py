@@ -216,6 +216,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- nas bench --------------------------------------------------------------------------------------------------
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from nas.bench.overrides import with_bench_overrides
+    from nas.bench.session import bench_experiment
+    from nas.experiment import load_experiment
+
+    exp = with_bench_overrides(load_experiment(args.experiment), table=args.table,
+                               accuracy_column=args.accuracy_column, cost_column=args.cost_column)
+    exp = exp.with_overrides(trials=args.trials)
+    result = bench_experiment(exp, seeds=args.seeds)
+    d = result.as_dict()
+    if args.json:
+        print(json.dumps(d, default=float))
+        return 0
+    rows = [{"seed": r["seed"], "evaluations": r["evaluations"], "full": r["full_trainings"],
+             "compute": r["compute"], "HV % of true": 100 * r["hv_fraction"],
+             **{t: "-" if r[t] is None else f"{r[t]['compute']:.4g}" for t in ("hv95", "hv99", "hv100")},
+             "stopped early": r["stopped_early"], "screened out": r["screened_out"], "stop": r["stop_reason"]}
+            for r in d["runs"]]
+    console.print(_table(rows, f"nas bench {args.experiment}: {d['table']} (compute in full trainings; "
+                               f"hvNN = compute to reach NN% of the table's hypervolume {d['true_hypervolume']:.4g})"))
+    for t, s in d["summary"].items():
+        med = "not reached by half the seeds" if s["compute_median"] is None else (
+            f"median {s['compute_median']:.4g} full trainings, {s['evals_median']:.4g} evaluations")
+        print(f"{t}: {med} ({s['reached']}/{s['runs']} seeds reached it)")
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--finetune-epochs", type=int, default=0, help="fine-tune after pruning / low rank")
     comp.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     comp.set_defaults(fn=cmd_compress)
+
+    bench = sub.add_parser("bench", help="search a tabular benchmark (accuracies looked up, not trained)")
+    bench.add_argument("experiment", help="experiment file with a `bench:` section")
+    bench.add_argument("--table", help="override bench.table (CSV path)")
+    bench.add_argument("--accuracy-column", help="override the full-fidelity accuracy column")
+    bench.add_argument("--cost-column", help="override the column of the first cost objective")
+    bench.add_argument("--seeds", type=int, default=1, help="seeds search.seed, search.seed+1, ... (default 1)")
+    bench.add_argument("--trials", type=int, help="override search.trials (trainings started per seed)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.set_defaults(fn=cmd_bench)
     return p
 
 

@@ -1,0 +1,81 @@
+"""The yardsticks of a tabular search: the reference point, the table's true hypervolume, and how much a search
+spent before its front reached a fraction of it.
+
+The hypervolume of a search is that of its fully evaluated architectures (full-fidelity accuracy against the
+costs); the true hypervolume is that of the whole table under the same reference, so 1.0 means the search found
+the table's whole front (or points tied with it).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nas.bench.table import BenchTable
+from nas.experiment import Experiment
+from nas.objectives import METRICS
+from nas.pareto import hypervolume
+
+TARGETS = (0.95, 0.99, 1.0)
+
+
+@dataclass(frozen=True)
+class Point:
+    """The state of a search after one finished evaluation: trainings started (any fidelity), full trainings,
+    simulated compute spent (full-training equivalents) and the hypervolume of the fully evaluated archs."""
+
+    evaluations: int
+    full: int
+    compute: float
+    hypervolume: float
+
+
+def reference(exp: Experiment, table: BenchTable) -> dict[str, float]:
+    """``bench.reference`` where given; else 0 for an accuracy and 1.01 × the table's largest value for a
+    minimized cost (0.99 × its smallest for a maximized one). Costs are free lookups, so this peeks at nothing."""
+    out: dict[str, float] = {}
+    for o in exp.objectives:
+        if o.name in exp.bench.reference:
+            out[o.name] = float(exp.bench.reference[o.name])
+        elif METRICS[o.name].source == "train":
+            out[o.name] = 0.0
+        else:
+            v = table.values(o.name)
+            out[o.name] = 1.01 * float(np.max(v)) if o.direction == "minimize" else 0.99 * float(np.min(v))
+    return out
+
+
+def table_rows(exp: Experiment, table: BenchTable) -> list[dict[str, float]]:
+    """Every architecture's objective row (full-fidelity accuracy and costs)."""
+    cols = {o.name: table.values(o.name) for o in exp.objectives}
+    return [{k: float(v[i]) for k, v in cols.items()} for i in range(len(table))]
+
+
+def true_hypervolume(exp: Experiment, table: BenchTable, ref: dict[str, float] | None = None) -> float:
+    """The hypervolume of the whole table's front under ``ref`` (default :func:`reference`)."""
+    objectives = [(o.name, o.direction) for o in exp.objectives]
+    return hypervolume(table_rows(exp, table), objectives, ref or reference(exp, table))
+
+
+def reached(trajectory: Sequence[Point], true_hv: float, fraction: float, rtol: float = 1e-9) -> Point | None:
+    """The first point whose hypervolume is at least ``fraction`` of ``true_hv`` (None if never)."""
+    goal = fraction * true_hv * (1 - rtol)
+    return next((p for p in trajectory if p.hypervolume >= goal), None)
+
+
+def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
+    """(median, 25th, 75th percentile); ``inf`` stands for a run that never got there, so the median is
+    infinite when at least half the runs did not (inclusive quartiles, as ``statistics.quantiles``)."""
+    if not values:
+        return math.inf, math.inf, math.inf
+    xs = sorted(values)
+    med = statistics.median(xs)  # (x + inf) / 2 is inf: half the runs missing makes the median infinite
+    if len(xs) == 1:
+        return med, xs[0], xs[0]
+    finite = [x if math.isfinite(x) else 1e300 for x in xs]
+    q1, _, q3 = statistics.quantiles(finite, n=4, method="inclusive")
+    return med, (q1 if q1 < 1e299 else math.inf), (q3 if q3 < 1e299 else math.inf)

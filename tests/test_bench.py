@@ -1,0 +1,76 @@
+"""The tabular backend (`nas bench`): table checks, lookups, simulated compute, and a short real run of the same
+controller and Pareto-ASHA over the NAS-Bench-201 table (no training), through the library and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from nas.bench import SimulatedCompute, load_table, run_bench
+from nas.cli import main
+from nas.errors import ConfigError
+from nas.experiment import load_experiment
+
+ROOT = Path(__file__).resolve().parent.parent
+EXP = ROOT / "experiments" / "nb201_bench.yaml"
+CSV = ROOT / "benchmarks" / "data" / "nb201" / "nb201_cifar10.csv"
+
+
+def test_simulated_compute_bills_fidelity_shares():
+    c = SimulatedCompute(full_epochs=200)
+    assert c.train("a", 12) == pytest.approx(12 / 200)  # stopped at the 12-epoch rung: 0.06 of a training
+    assert c.train("a", 200) == pytest.approx(188 / 200)  # promoted: the rest, so 1 in total
+    assert c.train("b", 200) == pytest.approx(1.0)
+    assert c.spent == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        c.train("a", 12)  # cannot train backwards
+
+
+def test_lookup_equals_the_csv_row():
+    exp = load_experiment(EXP)
+    table = load_table(exp)
+    df = pd.read_csv(CSV)
+    row = df.iloc[1]
+    arch = row["arch_str"]
+    assert table.accuracy(arch) == pytest.approx(row["cifar10_valid_acc"] / 100)
+    assert table.accuracy(arch, 12) == pytest.approx(row["cifar10_test_acc_12ep"] / 100)
+    assert table.costs(arch)["mflops"] == pytest.approx(row["flops_M"])
+    assert table.profile(arch).mflops == pytest.approx(row["flops_M"])
+
+
+def test_table_errors_name_file_field_and_fix(tmp_path):
+    doc = yaml.safe_load(EXP.read_text())
+    doc["space"] = str(ROOT / "search_spaces" / "nb201.yaml")
+    doc["bench"]["table"] = str(tmp_path / "missing.csv")
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match="bench/table.*not found"):
+        load_table(load_experiment(p))
+    small = tmp_path / "small.csv"
+    pd.read_csv(CSV, nrows=50).drop(columns=["flops_M"]).to_csv(small, index=False)
+    doc["bench"]["table"] = str(small)
+    p.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match="flops_M") as e:
+        load_table(load_experiment(p))
+    assert str(small) in str(e.value)
+
+
+def test_a_short_bench_run_prunes_and_bills():
+    exp = load_experiment(EXP)
+    run = run_bench(exp, load_table(exp), seed=0, max_evaluations=40)
+    assert run.trajectory and run.stop_reason
+    last = run.trajectory[-1]
+    assert 0 < last.hypervolume
+    assert run.stopped_early >= 1 and run.screened >= 1
+    # every started training costs at least the 12-epoch share; fully trained ones cost 1
+    assert last.compute >= 40 * 12 / 200 - 1e-9
+
+
+def test_cli_bench_json(capsys):
+    assert main(["bench", str(EXP), "--trials", "30", "--seeds", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["runs"]) == 2 and {"hv95", "hv99", "hv100"} <= set(out["summary"])
