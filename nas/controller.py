@@ -34,6 +34,7 @@ from nas.proxies import ProxyRanker
 from nas.proxies.screen import pick_candidate, predict_accuracy
 from nas.space import Space
 from nas.stopping.asha import order
+from nas.surrogate.propose import SurrogateProposer
 
 log = logging.getLogger(__name__)
 
@@ -176,17 +177,31 @@ class Controller:
                                         + [f"proxy_{self.proxy_objective}"] * bool(self.proxy_objective))
         self._live: dict[int, optuna.Trial] = {}
         self._profiles: dict[str, Profile] = {}  # by architecture (params as sorted JSON)
+        self._arch: dict[int, tuple[dict[str, Any], Profile]] = {}  # trial -> (params, profile), while in flight
+        acc = self._accuracy_objective()
+        self.surrogate = SurrogateProposer(
+            space, experiment.surrogate, [(o.name, o.direction) for o in experiment.objectives], acc[0],
+            reference, self._costs_if_feasible, experiment.search.seed,
+        ) if experiment.surrogate.enabled and acc is not None else None
 
     # -- proposing ---------------------------------------------------------------------------------------------
 
-    def propose(self) -> Candidate:
-        """Ask until a candidate meets every hard constraint; rejected ones are told to Optuna, never trained.
+    def propose(self, fixed: Mapping[str, Any] | None = None) -> Candidate:
+        """``fixed``: train exactly these architecture params next (e.g. a promotion), as a new trial.
+
+        Otherwise, with ``surrogate.enabled`` and past its warm-up, the surrogate's choice is the next trial.
+        Else: ask until a candidate meets every hard constraint; rejected ones are told to Optuna, never trained.
 
         A candidate that cannot be built or profiled (e.g. too small an input for its strides) comes back with
         ``error`` set, already told to Optuna as failed. With ``proxy.use: screen``, ``proxy.candidates`` feasible
         candidates are drawn and the one :func:`pick_candidate` prefers is returned; the others are told to
         Optuna as pruned (status ``screened``), never trained.
         """
+        if fixed is None and self.surrogate is not None:
+            fixed = self.surrogate.propose()
+        if fixed is not None:
+            self.study.enqueue_trial(dict(fixed))
+            return self._remember(self._propose_one())
         px = self.exp.proxy
         k = px.candidates if px.use == "screen" and self.scorer is not None else 1
         pool: list[Candidate] = []
@@ -198,14 +213,46 @@ class Controller:
                 return cand
             pool.append(self._with_scores(cand) if self.scorer is not None else cand)
         if len(pool) == 1:
-            return pool[0]
+            return self._remember(pool[0])
         chosen = self._screen(pool)
         for c in pool:
             if c is not chosen:
                 self.tell_pruned(c.number, f"screened out by proxy {self.active_proxy()} before training",
                                  status="screened")
                 self.stats.screened_out += 1
-        return chosen
+        return self._remember(chosen)
+
+    def _remember(self, cand: Candidate) -> Candidate:
+        if cand.profile is not None and not cand.error:
+            self._arch[cand.number] = (dict(cand.params), cand.profile)
+            if self.surrogate is not None:
+                self.surrogate.mark(cand.params)
+        return cand
+
+    def _costs_if_feasible(self, params: Mapping[str, Any]) -> dict[str, float] | None:
+        """The cost objectives of ``params`` (profiled, cached), or None if it cannot be built or breaks a hard
+        constraint: what the surrogate may propose."""
+        try:
+            profile = self.profile(params)
+            if any(c.violation(self.metric_value(profile, c.metric)) > 0 for c in self.exp.constraints):
+                return None
+            cap = self.exp.budget.trial_tflops
+            if cap is not None and self.train_flops(profile) / 1e12 > cap:
+                return None
+            return {o.name: self.metric_value(profile, o.name) for o in self.exp.objectives
+                    if METRICS[o.name].source != "train"}
+        except Exception:
+            return None
+
+    def observe_rung(self, number: int, accuracy: float) -> None:
+        """Trial ``number``'s accuracy at the first early-stopping rung: what the surrogate learns under early
+        stopping (without early stopping it learns the full accuracies given to :meth:`tell`)."""
+        if self.surrogate is None or number not in self._arch:
+            return
+        params, profile = self._arch[number]
+        costs = {o.name: self.metric_value(profile, o.name) for o in self.exp.objectives
+                 if METRICS[o.name].source != "train"}
+        self.surrogate.observe(params, float(accuracy), costs)
 
     def _propose_one(self) -> Candidate:
         for _ in range(self.exp.search.max_rejections):
@@ -274,6 +321,12 @@ class Controller:
     def proxy_correlations(self) -> dict[str, float]:
         """Each proxy's Spearman ρ with trained accuracy so far (NaN until defined)."""
         return self.ranker.correlations()
+
+    @property
+    def accuracy_name(self) -> str | None:
+        """The maximized accuracy objective, if the experiment has exactly one."""
+        acc = self._accuracy_objective()
+        return acc[0] if acc else None
 
     def _accuracy_objective(self) -> tuple[str, str] | None:
         train = [(o.name, o.direction) for o in self.exp.objectives if METRICS[o.name].source == "train"]
@@ -440,6 +493,9 @@ class Controller:
         self.stats.told_complete += 1
         self.observed.append({o.name: float(metrics[o.name]) for o in self.exp.objectives})
         acc = self._accuracy_objective()
+        if acc is not None and self.exp.early_stopping.method == "none":
+            self.observe_rung(number, float(metrics.get(acc[0], math.nan)))
+        self._arch.pop(number, None)
         if acc is not None and math.isfinite(float(metrics.get(acc[0], math.nan))):
             self._accuracies[number] = float(metrics[acc[0]])
             if number in self._scores:
@@ -448,6 +504,7 @@ class Controller:
     def tell_pruned(self, number: int, reason: str, record: str | None = None, status: str = "pruned") -> None:
         """Tell Optuna a trial was stopped before its full training (early stopping, budget, screening): state
         PRUNED without values, which every sampler here accepts (multi-objective TPE too, optuna#5260)."""
+        self._arch.pop(number, None)
         trial = self._live.pop(number, None)
         if trial is None:
             return
@@ -460,6 +517,7 @@ class Controller:
 
     def tell_failed(self, number: int, reason: str, record: str | None = None) -> None:
         """Tell Optuna a trial failed; the reason (and ``record``) are kept on the Optuna trial."""
+        self._arch.pop(number, None)
         trial = self._live.pop(number, None)
         if trial is None:
             return

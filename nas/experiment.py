@@ -88,19 +88,24 @@ class SearchConfig:
     early_stopping: str | None = None  # shorthand for `early_stopping: {method: ...}`
 
 
-EARLY_STOPPING = ("none", "pareto-asha")
+EARLY_STOPPING = ("none", "pareto-asha", "pareto-promote")
 PROXY_USES = ("off", "screen", "prior", "objective")
 
 
 @dataclass(frozen=True)
 class EarlyStoppingConfig:
     """``pareto-asha``: trials are judged at ``rungs`` (epochs; default ``epochs / eta**k``, k >= 1) and go on
-    only in the top ``1/eta`` of the non-dominated order at that rung; the first ``grace`` at a rung always go on."""
+    only in the top ``1/eta`` of the non-dominated order at that rung; the first ``grace`` at a rung always go on.
+    ``pareto-promote`` (``nas bench``): every trial stops at the one rung; a stopped trial is trained in full later,
+    when it is expected to add the most hypervolume and full trainings have used under ``full_share`` of the
+    compute (:class:`nas.stopping.promote.Promoter`)."""
 
     method: str = "none"
     eta: float = 3.0
     rungs: list[int] | None = None
     grace: int = 1
+    full_share: float = 0.5
+    min_pairs: int = 8
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,22 @@ class ProxyConfig:
     prior_top: int = 8
     min_pairs: int = 5
     batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class SurrogateConfig:
+    """Model-based proposals (:mod:`nas.surrogate`). ``enabled``: after ``warmup`` trials from the sampler, each
+    trial slot scores ``candidates`` random architectures (costs profiled, never trained) with a tree-ensemble
+    surrogate of the lowest-fidelity accuracy (the first rung's, else the full one), refitted every
+    ``refit_every`` trials, and trains the one whose optimistic point (mean + ``kappa`` × spread, its known costs)
+    adds most hypervolume to the ``layers``-th non-dominated layer of the trials seen so far."""
+
+    enabled: bool = False
+    candidates: int = 512
+    layers: int = 3
+    warmup: int = 40
+    refit_every: int = 8
+    kappa: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -207,6 +228,7 @@ class Experiment:
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    surrogate: SurrogateConfig = field(default_factory=SurrogateConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     plateau: PlateauConfig = field(default_factory=PlateauConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
@@ -254,6 +276,7 @@ _SECTIONS: dict[str, type] = {
     "energy": EnergyConfig,
     "early_stopping": EarlyStoppingConfig,
     "proxy": ProxyConfig,
+    "surrogate": SurrogateConfig,
     "budget": BudgetConfig,
     "plateau": PlateauConfig,
     "bench": BenchConfig,
@@ -447,7 +470,7 @@ def _cheap_checks(exp: Experiment) -> list[tuple[bool, str, str, str]]:
     """Checks of the early-stopping, proxy, budget and plateau sections."""
     from nas.proxies import proxy_names
 
-    es, px, b, pl = exp.early_stopping, exp.proxy, exp.budget, exp.plateau
+    es, px, b, pl, sg = exp.early_stopping, exp.proxy, exp.budget, exp.plateau, exp.surrogate
     rungs = es.rungs or []
     checks: list[tuple[bool, str, str, str]] = [
         (es.method in EARLY_STOPPING, "early_stopping/method",
@@ -470,6 +493,16 @@ def _cheap_checks(exp: Experiment) -> list[tuple[bool, str, str, str]]:
          "e.g. `prior_samples: 64, prior_top: 8`"),
         (px.min_pairs >= 2, "proxy/min_pairs", f"must be >= 2, got {px.min_pairs}", "set `min_pairs: 5`"),
         (px.batch_size >= 2, "proxy/batch_size", f"must be >= 2, got {px.batch_size}", "set `batch_size: 64`"),
+        (es.method != "pareto-promote" or len(rungs) == 1, "early_stopping/rungs",
+         f"pareto-promote stops every trial at one rung; got {rungs or 'none'}", "set one rung, e.g. `rungs: [12]`"),
+        (0 < es.full_share < 1, "early_stopping/full_share", f"must be in (0, 1), got {es.full_share}",
+         "set `full_share: 0.5`"),
+        (es.min_pairs >= 2, "early_stopping/min_pairs", f"must be >= 2, got {es.min_pairs}", "set `min_pairs: 8`"),
+        (sg.candidates >= 1, "surrogate/candidates", f"must be >= 1, got {sg.candidates}", "set `candidates: 512`"),
+        (sg.layers >= 1, "surrogate/layers", f"must be >= 1, got {sg.layers}", "set `layers: 3`"),
+        (sg.warmup >= 2, "surrogate/warmup", f"must be >= 2, got {sg.warmup}", "set `warmup: 40`"),
+        (sg.refit_every >= 1, "surrogate/refit_every", f"must be >= 1, got {sg.refit_every}", "set `refit_every: 8`"),
+        (sg.kappa >= 0, "surrogate/kappa", f"must be >= 0, got {sg.kappa}", "set `kappa: 1.0`"),
         (pl.window >= 1, "plateau/window", f"must be >= 1, got {pl.window}", "set `window: 10`"),
         (pl.threshold >= 0, "plateau/threshold", f"must be >= 0, got {pl.threshold}", "set `threshold: 0.002`"),
     ]

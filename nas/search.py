@@ -114,6 +114,10 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
     meter = EnergyMeter(exp.energy, cpu_cores=exp.search.concurrency * exp.resources.cpu,
                         gpu_fraction=exp.search.concurrency * exp.resources.gpu).start()
     # 1. Everything that can refuse the input, before anything is written.
+    if exp.early_stopping.method == "pareto-promote":
+        raise ConfigError(exp.source, "early_stopping/method",
+                          "pareto-promote runs in `nas bench` only for now: a real search does not yet train a "
+                          "trial stopped at a rung again later", "use `method: pareto-asha` for `nas search`")
     space = load_space(exp.space)
     splits = cached_splits(asdict(exp.data))
     client = client_for(exp.tracking.uri)

@@ -92,6 +92,7 @@ class SearchLoop:
         self.budget = BudgetRule(b.train_tflops, b.device_hours, b.wall_hours)
         pl = exp.plateau
         self.plateau = PlateauRule(pl.window, pl.threshold, pl.min_trials) if pl.enabled else None
+        self._observed: set[int] = set()
         self.hv_curve: list[tuple[float, float]] = []  # (training TFLOPs spent, hypervolume) per finished trial
         self._running_flops: dict[int, float] = {}
         if self.completed():  # a resumed search: its curve starts where the dead driver's ended
@@ -150,6 +151,9 @@ class SearchLoop:
         rec = self.records[number]
         point = {**rec.profile, **metrics}
         point = {name: point.get(name, float("nan")) for name, _ in self.objectives}
+        if number not in self._observed and metrics["epoch"] >= self.asha.rungs[0]:
+            self._observed.add(number)  # the surrogate (if enabled) learns the first rung's accuracy
+            self.controller.observe_rung(number, float(metrics.get(self.controller.accuracy_name or "", float("nan"))))
         if self.asha.on_result(number, metrics["epoch"], point):
             return None
         d = self.asha.decisions[-1][1]

@@ -65,9 +65,40 @@ def test_a_short_bench_run_prunes_and_bills():
     assert run.trajectory and run.stop_reason
     last = run.trajectory[-1]
     assert 0 < last.hypervolume
-    assert run.stopped_early >= 1 and run.screened >= 1
+    assert run.stopped_early >= 1
     # every started training costs at least the 12-epoch share; fully trained ones cost 1
     assert last.compute >= 40 * 12 / 200 - 1e-9
+
+
+def test_a_short_screening_run_screens(tmp_path):
+    raw = yaml.safe_load(EXP.read_text())
+    raw["surrogate"] = {"enabled": False}
+    raw["early_stopping"] = {"method": "pareto-asha", "rungs": [12], "eta": 3}
+    raw["proxy"] = {"use": "screen", "name": "naswot", "candidates": 8, "min_pairs": 5}
+    raw["space"] = str(ROOT / "search_spaces" / "nb201.yaml")
+    raw["bench"]["table"] = str(CSV)
+    path = tmp_path / "screen.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    exp = load_experiment(path)
+    run = run_bench(exp, load_table(exp), seed=0, max_evaluations=40)
+    assert run.stopped_early >= 1 and run.screened >= 1 and run.promoted == 0
+
+
+def test_promotion_bills_a_rung_per_new_architecture_and_a_whole_training_per_promotion():
+    exp = load_experiment(EXP)
+    table = load_table(exp)
+    run = run_bench(exp, table, seed=1, max_compute=12.0)
+    last = run.trajectory[-1]
+    assert run.promoted >= 3 and run.stopped_early >= 40  # past the surrogate's warm-up
+    assert last.full == run.promoted  # in pareto-promote, only promotions train in full
+    assert last.evaluations == run.stopped_early + run.promoted
+    assert last.compute == pytest.approx(0.06 * run.stopped_early + 1.0 * run.promoted)
+    # promotions keep full trainings near their share (one promotion may overshoot it)
+    assert run.promoted <= 0.5 * last.compute + 1.0 + 1e-9
+    # every front member was fully trained and is a table row at full fidelity
+    for row in run.front:
+        assert row["val_accuracy"] == pytest.approx(table.accuracy(row["arch"]))
+    assert len({row["arch"] for row in run.front}) == len(run.front)
 
 
 def test_cli_bench_json(capsys):

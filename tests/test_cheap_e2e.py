@@ -7,6 +7,7 @@ epochs they ran. A second search stops at a training-compute budget and records 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import optuna
@@ -113,3 +114,20 @@ def test_budget_stops_the_search_and_records_why(tmp_path, ray_cluster):
     parent = MlflowClient(exp.tracking.uri).get_run(result.run_id)
     assert parent.data.tags["nas.stop_reason"].startswith("budget: training compute")
     assert parent.info.status == "FINISHED"
+
+
+def test_surrogate_proposals_in_a_real_search(tmp_path, ray_cluster):
+    """surrogate.enabled in `nas search`: after its warm-up it learns the first rung's accuracies (reported by the
+    trials through Ray Tune) and its proposals are the trials Optuna runs; no architecture is trained twice."""
+    exp = load_experiment(_experiment(
+        tmp_path, search={"sampler": "random", "trials": 8, "concurrency": 2, "seed": 3},
+        training={"epochs": 2, "lr": 0.01}, early_stopping={"method": "pareto-asha", "eta": 2, "rungs": [1]},
+        surrogate={"enabled": True, "warmup": 3, "candidates": 16, "refit_every": 2}))
+    result = run_search(exp, storage_path=str(tmp_path / "ray"), register_models=False)
+    study = optuna.load_study(study_name=f"nas-{result.run_id}", storage=_journal(exp))
+    proposed = [t for t in study.trials if "fixed_params" in t.system_attrs]  # enqueued by the surrogate
+    assert len(proposed) >= 3
+    trained = [r for r in result.records if r.status in ("complete", "pruned")]
+    assert len(trained) == 8
+    archs = [json.dumps({k: v for k, v in r.params.items()}, sort_keys=True) for r in trained]
+    assert len(set(archs)) == len(archs)

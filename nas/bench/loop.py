@@ -8,6 +8,11 @@ full-fidelity accuracy is looked up and told. Compute is charged by :class:`Simu
 finished evaluation the hypervolume of the fully evaluated architectures is recorded; :class:`PlateauRule`
 and :class:`BudgetRule` (simulated training FLOPs, real wall time) may end the search. In process: no Ray, no
 MLflow. The search never sees the test column, nor the accuracy of an architecture it has not paid for.
+
+With ``early_stopping.method: pareto-promote`` every new architecture stops at the one rung, and a slot may
+instead go to a *promotion*: :class:`Promoter` picks a stopped architecture, which is trained in full as a new
+trial, billed a whole training (it restarts from scratch, as a real search would without checkpoints). With
+``surrogate.enabled`` the controller learns the rung accuracies (:meth:`Controller.observe_rung`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from nas.objectives import METRICS
 from nas.pareto import hypervolume, pareto_mask
 from nas.space import load_space
 from nas.stopping import BudgetRule, ParetoASHA, PlateauRule, Spent
+from nas.stopping.promote import Promoter
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,7 @@ class BenchRun:
     screened: int = 0
     stopped_early: int = 0
     repeats: int = 0
+    promoted: int = 0
     correlations: dict[str, float] = field(default_factory=dict)
     failed: int = 0
     proxy: str = ""
@@ -112,7 +119,9 @@ def run_bench(
     acc_name = next(o.name for o in exp.objectives if METRICS[o.name].source == "train")
     es = exp.early_stopping
     asha = ParetoASHA(es.rungs or [], objectives, eta=es.eta, grace=es.grace) if es.method == "pareto-asha" else None
-    rungs = [r for r in (es.rungs or []) if r < table.full_epochs] if asha else []
+    promoter = Promoter(objectives, acc_name, ref, es.full_share, es.min_pairs) if es.method == "pareto-promote" else None
+    rungs = [r for r in (es.rungs or []) if r < table.full_epochs] if (asha or promoter) else []
+    spent_full = 0.0
     pl = exp.plateau
     plateau = PlateauRule(pl.window, pl.threshold, pl.min_trials) if pl.enabled else None
     b = exp.budget
@@ -135,6 +144,25 @@ def run_bench(
         return budget.reason(spent) or (plateau.reason() if plateau else None)
 
     while (reason := stop_reason()) is None:
+        pick = promoter.pick(front.rows) if promoter is not None and promoter.wants(meter.spent, spent_full) else None
+        if pick is not None:
+            assert promoter is not None
+            cand = controller.propose(fixed=promoter.params[pick])
+            if cand.error or cand.profile is None or key(cand.params) != pick:
+                raise RuntimeError(f"a promotion of {pick} came back as {cand.params} ({cand.error})")
+            costs = {name: controller.metric_value(cand.profile, name) for name, _ in objectives if name != acc_name}
+            evaluations += 1
+            spent_full += meter.train(cand.number, table.full_epochs, cand.profile.mflops)
+            metrics = seen[pick] = {acc_name: table.accuracy(pick), **costs}
+            controller.tell(cand.number, metrics)
+            promoter.add_promoted(pick, metrics[acc_name])
+            full += 1
+            run.promoted += 1
+            front.add({"arch": pick, "trial": cand.number, **metrics, "test_accuracy": table.test_accuracy(pick)})
+            run.trajectory.append(Point(evaluations, full, meter.spent, front.hypervolume))
+            if plateau is not None:
+                plateau.add(meter.spent, front.hypervolume)
+            continue
         cand = controller.propose()
         if cand.error or cand.profile is None:
             failures += 1
@@ -161,10 +189,19 @@ def run_bench(
         costs = {name: controller.metric_value(cand.profile, name) for name, _ in objectives if name != acc_name}
         evaluations += 1
         stopped_at = None
-        for rung in rungs:
+        for i, rung in enumerate(rungs):
             meter.train(cand.number, rung, cand.profile.mflops)
+            at_rung = {acc_name: table.accuracy(arch, rung), **costs}
+            if i == 0:
+                controller.observe_rung(cand.number, at_rung[acc_name])
+            if promoter is not None:
+                stopped_at = seen[arch] = rung
+                controller.tell_pruned(cand.number, f"stopped at epoch {rung}, waiting for a promotion (pareto-promote)")
+                promoter.add_stopped(arch, at_rung, cand.params)
+                run.stopped_early += 1
+                break
             assert asha is not None
-            if not asha.on_result(cand.number, rung, {acc_name: table.accuracy(arch, rung), **costs}):
+            if not asha.on_result(cand.number, rung, at_rung):
                 stopped_at = seen[arch] = rung
                 controller.tell_pruned(cand.number, f"stopped by pareto-asha at epoch {rung}")
                 run.stopped_early += 1

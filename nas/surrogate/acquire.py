@@ -1,0 +1,85 @@
+"""Hypervolume gains of many candidate points at once, and the k-th non-dominated layer as a bar to clear.
+
+``hv_gains`` is the hypervolume each candidate row would add to a set of rows, alone; two objectives are
+computed exactly and vectorized (the staircase), more go through :func:`nas.pareto.hypervolume` per candidate.
+Against :func:`layer_front` with ``layers`` = m, a positive gain means "would enter the first m non-dominated
+layers": the surrogate uses it to aim at the top few per cost, not only the single best (a low-fidelity rank is
+noisy, so the full-fidelity best is often 2nd or 3rd at the rung).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import moocore
+import numpy as np
+
+from nas.objectives import Direction, sign
+from nas.pareto import hypervolume
+
+
+def _losses(rows: Sequence[Mapping[str, float]], objectives: Sequence[tuple[str, Direction]]) -> np.ndarray:
+    return np.array([[sign(d) * float(r[n]) for n, d in objectives] for r in rows], dtype=float).reshape(
+        len(rows), len(objectives))
+
+
+def layer_front(
+    rows: Sequence[Mapping[str, float]], objectives: Sequence[tuple[str, Direction]], layers: int
+) -> list[Mapping[str, float]]:
+    """The rows outside the first ``layers - 1`` non-dominated layers (their front is the ``layers``-th layer);
+    all rows for ``layers`` <= 1."""
+    if layers <= 1 or not rows:
+        return list(rows)
+    ranks = moocore.pareto_rank(_losses(rows, objectives))
+    return [r for r, k in zip(rows, ranks, strict=True) if k >= layers - 1]
+
+
+def hv_gains(
+    rows: Sequence[Mapping[str, float]],
+    candidates: Sequence[Mapping[str, float]] | np.ndarray,
+    objectives: Sequence[tuple[str, Direction]],
+    reference: Mapping[str, float],
+) -> np.ndarray:
+    """The hypervolume each candidate alone adds to ``rows`` (>= 0; NaN objectives add 0). ``candidates``: rows,
+    or an array ``n × len(objectives)`` of objective values in ``objectives`` order."""
+    cand = candidates if isinstance(candidates, np.ndarray) else _values(candidates, objectives)
+    signs = np.array([sign(d) for _, d in objectives], dtype=float)
+    c = cand * signs
+    ref = np.array([sign(d) * float(reference[n]) for n, d in objectives])
+    ok = np.all(np.isfinite(c), axis=1)
+    out = np.zeros(len(c))
+    if len(objectives) != 2:
+        base = hypervolume(list(rows), objectives, reference) if rows else 0.0
+        for i in np.flatnonzero(ok):
+            row = {n: float(cand[i, j]) for j, (n, _) in enumerate(objectives)}
+            out[i] = max(0.0, hypervolume([*rows, row], objectives, reference) - base)
+        return out
+    pts = _losses(rows, objectives) if rows else np.zeros((0, 2))
+    pts = pts[np.all(np.isfinite(pts), axis=1) & np.all(pts < ref, axis=1)]
+    xs, ys = _staircase(pts)
+    bx = np.concatenate([[-np.inf], xs, [ref[0]]])
+    by = np.concatenate([[ref[1]], ys])
+    lo = np.maximum(bx[:-1][None, :], c[ok, 0][:, None])
+    width = np.clip(bx[1:][None, :] - lo, 0.0, None)
+    height = np.clip(by[None, :] - c[ok, 1][:, None], 0.0, None)
+    out[ok] = (width * height).sum(axis=1)
+    return out
+
+
+def _values(rows: Sequence[Mapping[str, float]], objectives: Sequence[tuple[str, Direction]]) -> np.ndarray:
+    return np.array([[float(r.get(n, np.nan)) for n, _ in objectives] for r in rows], dtype=float).reshape(
+        len(rows), len(objectives))
+
+
+def _staircase(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The non-dominated points of ``pts`` (both minimized), by the first objective ascending."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for x, y in sorted(map(tuple, pts)):
+        if not ys or y < ys[-1]:
+            if xs and x == xs[-1]:
+                ys[-1] = y
+            else:
+                xs.append(x)
+                ys.append(y)
+    return np.array(xs), np.array(ys)

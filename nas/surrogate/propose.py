@@ -1,0 +1,117 @@
+"""The surrogate's proposal for the next trial slot (``surrogate.enabled``).
+
+It learns the lowest-fidelity accuracy the search observes for every trained architecture (the first rung's
+under early stopping, else the full one) from the architecture's encoding. Per slot it draws ``candidates``
+random architectures, looks up or profiles their costs (free: nothing trains), predicts each one's accuracy as
+mean + ``kappa`` × the ensemble's spread, and proposes the one whose point adds the most hypervolume to the
+``layers``-th non-dominated layer of what it has seen (see :mod:`nas.surrogate.acquire`). Architectures already
+trained are never proposed again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nas.experiment import SurrogateConfig
+from nas.objectives import Direction
+from nas.space import Space
+from nas.surrogate.acquire import hv_gains, layer_front
+from nas.surrogate.encode import Encoder
+from nas.surrogate.model import ForestSurrogate
+from nas.surrogate.pool import RandomPool
+
+
+def arch_id(params: Mapping[str, Any]) -> str:
+    """An architecture's identity: its params as sorted JSON."""
+    return json.dumps(dict(params), sort_keys=True, default=str)
+
+
+class SurrogateProposer:
+    """``costs_of(params)`` returns the candidate's cost objectives (a dict), or None when it is infeasible
+    (unbuildable, or breaking a hard constraint). ``objectives``: (metric, direction), ``accuracy`` among them."""
+
+    def __init__(
+        self,
+        space: Space,
+        config: SurrogateConfig,
+        objectives: Sequence[tuple[str, Direction]],
+        accuracy: str,
+        reference: Mapping[str, float] | None,
+        costs_of: Callable[[Mapping[str, Any]], Mapping[str, float] | None],
+        seed: int,
+    ) -> None:
+        self.cfg, self.objectives, self.accuracy = config, list(objectives), accuracy
+        self.reference = dict(reference or {})
+        self.costs_of = costs_of
+        self.encoder = Encoder(space.dimensions())
+        self.pool = RandomPool(space, seed)
+        self.model = ForestSurrogate(seed)
+        self.rows: list[dict[str, float]] = []
+        self.x: list[np.ndarray] = []
+        self.y: list[float] = []
+        self.seen: set[str] = set()
+        self._fitted_at = -1
+        self.proposals = 0
+
+    def observe(self, params: Mapping[str, Any], accuracy: float, costs: Mapping[str, float]) -> None:
+        """An architecture trained to the surrogate's fidelity reached ``accuracy`` (NaN: a failure, unlearned)."""
+        self.seen.add(arch_id(params))
+        if not math.isfinite(accuracy):
+            return
+        self.x.append(self.encoder.encode(params))
+        self.y.append(float(accuracy))
+        self.rows.append({**{k: float(v) for k, v in costs.items()}, self.accuracy: float(accuracy)})
+
+    def mark(self, params: Mapping[str, Any]) -> None:
+        """``params`` is being trained: never propose it again."""
+        self.seen.add(arch_id(params))
+
+    def ready(self) -> bool:
+        return len(self.y) >= self.cfg.warmup
+
+    def propose(self) -> dict[str, Any] | None:
+        """The next architecture to train, or None (still warming up, or no feasible unseen candidate)."""
+        if not self.ready():
+            return None
+        n = len(self.y)
+        if not self.model.fitted or n - self._fitted_at >= self.cfg.refit_every:
+            self.model.fit(np.stack(self.x), np.array(self.y))
+            self._fitted_at = n
+        cands, costs, drawn = [], [], set()
+        for p in self.pool.draw(self.cfg.candidates):
+            key = arch_id(p)
+            if key in self.seen or key in drawn:
+                continue
+            drawn.add(key)
+            c = self.costs_of(p)
+            if c is not None:
+                cands.append(p)
+                costs.append(c)
+        if not cands:
+            return None
+        mean, std = self.model.predict(self.encoder.encode_many(cands))
+        optimistic = mean + self.cfg.kappa * std
+        values = np.array([[optimistic[i] if name == self.accuracy else float(costs[i][name])
+                            for name, _ in self.objectives] for i in range(len(cands))])
+        ref = {**self._cost_reference(values), **self.reference, self.accuracy: min(self.y) - 1e-9}
+        bar = layer_front(self.rows, self.objectives, self.cfg.layers)
+        gains = hv_gains(bar, values, self.objectives, ref)
+        best = int(np.argmax(gains)) if gains.max() > 0 else int(np.argmax(optimistic))
+        self.proposals += 1
+        return cands[best]
+
+    def _cost_reference(self, values: np.ndarray) -> dict[str, float]:
+        """A reference for costs the caller gave none for: 1.01 × the worst seen or drawn."""
+        out = {}
+        for j, (name, d) in enumerate(self.objectives):
+            if name == self.accuracy:
+                continue
+            col = np.concatenate([values[:, j], [r[name] for r in self.rows]])
+            worst = float(np.nanmax(col)) if d == "minimize" else float(np.nanmin(col))
+            out[name] = worst + 0.01 * abs(worst) + 1e-12 if d == "minimize" else worst - 0.01 * abs(worst) - 1e-12
+        return out
