@@ -226,18 +226,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     exp = with_bench_overrides(load_experiment(args.experiment), table=args.table,
                                accuracy_column=args.accuracy_column, cost_column=args.cost_column)
     exp = exp.with_overrides(trials=args.trials)
-    result = bench_experiment(exp, seeds=args.seeds)
+    if args.max_compute is not None and args.max_compute <= 0:
+        raise ConfigError("--max-compute", "", f"must be > 0, got {args.max_compute}", "pass e.g. --max-compute 100")
+    result = bench_experiment(exp, seeds=args.seeds, max_compute=args.max_compute)
     d = result.as_dict()
     if args.json:
         print(json.dumps(d, default=float))
         return 0
-    rows = [{"seed": r["seed"], "evaluations": r["evaluations"], "full": r["full_trainings"],
-             "compute": r["compute"], "HV % of true": 100 * r["hv_fraction"],
-             **{t: "-" if r[t] is None else f"{r[t]['compute']:.4g}" for t in ("hv95", "hv99", "hv100")},
-             "stopped early": r["stopped_early"], "screened out": r["screened_out"], "stop": r["stop_reason"]}
+    rows = [{"seed": r["seed"], "evals": r["evaluations"], "full": r["full_trainings"], "compute": r["compute"],
+             "HV %": 100 * r["hv_fraction"],
+             **{f"to {t[2:]}%": "-" if r[t] is None else f"{r[t]['compute']:.4g}" for t in ("hv95", "hv99", "hv100")}}
             for r in d["runs"]]
-    console.print(_table(rows, f"nas bench {args.experiment}: {d['table']} (compute in full trainings; "
-                               f"hvNN = compute to reach NN% of the table's hypervolume {d['true_hypervolume']:.4g})"))
+    console.print(_table(rows, "compute in full trainings; 'to N%': compute to reach N% of the table's hypervolume"))
+    for r in d["runs"]:
+        print(f"seed {r['seed']}: {r['stopped_early']} stopped early, {r['promoted']} promoted, {r['screened_out']} screened out, "
+              f"{r['repeats']} re-proposals answered free; stopped: {r['stop_reason']}")
+    print(f"table {d['table']}: true hypervolume {d['true_hypervolume']:.4g} (reference {d['reference']})")
     for t, s in d["summary"].items():
         med = "not reached by half the seeds" if s["compute_median"] is None else (
             f"median {s['compute_median']:.4g} full trainings, {s['evals_median']:.4g} evaluations")
@@ -313,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cost-column", help="override the column of the first cost objective")
     bench.add_argument("--seeds", type=int, default=1, help="seeds search.seed, search.seed+1, ... (default 1)")
     bench.add_argument("--trials", type=int, help="override search.trials (trainings started per seed)")
+    bench.add_argument("--max-compute", type=float,
+                       help="stop each seed at this many full-training equivalents of simulated compute")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(fn=cmd_bench)
     return p

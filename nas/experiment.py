@@ -98,7 +98,8 @@ class EarlyStoppingConfig:
     only in the top ``1/eta`` of the non-dominated order at that rung; the first ``grace`` at a rung always go on.
     ``pareto-promote`` (``nas bench``): every trial stops at the one rung; a stopped trial is trained in full later,
     when it is expected to add the most hypervolume and full trainings have used under ``full_share`` of the
-    compute (:class:`nas.stopping.promote.Promoter`)."""
+    compute, once ``promote_after`` trials reached the rung, among those within its first ``promote_layers``
+    non-dominated layers (0: all) (:class:`nas.stopping.promote.Promoter`)."""
 
     method: str = "none"
     eta: float = 3.0
@@ -106,6 +107,8 @@ class EarlyStoppingConfig:
     grace: int = 1
     full_share: float = 0.5
     min_pairs: int = 8
+    promote_after: int = 0
+    promote_layers: int = 3
 
 
 @dataclass(frozen=True)
@@ -498,6 +501,10 @@ def _cheap_checks(exp: Experiment) -> list[tuple[bool, str, str, str]]:
         (0 < es.full_share < 1, "early_stopping/full_share", f"must be in (0, 1), got {es.full_share}",
          "set `full_share: 0.5`"),
         (es.min_pairs >= 2, "early_stopping/min_pairs", f"must be >= 2, got {es.min_pairs}", "set `min_pairs: 8`"),
+        (es.promote_after >= 0, "early_stopping/promote_after", f"must be >= 0, got {es.promote_after}",
+         "set `promote_after: 0`"),
+        (es.promote_layers >= 0, "early_stopping/promote_layers", f"must be >= 0, got {es.promote_layers}",
+         "set `promote_layers: 3` (0: no filter)"),
         (sg.candidates >= 1, "surrogate/candidates", f"must be >= 1, got {sg.candidates}", "set `candidates: 512`"),
         (sg.layers >= 1, "surrogate/layers", f"must be >= 1, got {sg.layers}", "set `layers: 3`"),
         (sg.warmup >= 2, "surrogate/warmup", f"must be >= 2, got {sg.warmup}", "set `warmup: 40`"),

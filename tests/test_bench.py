@@ -105,3 +105,11 @@ def test_cli_bench_json(capsys):
     assert main(["bench", str(EXP), "--trials", "30", "--seeds", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["runs"]) == 2 and {"hv95", "hv99", "hv100"} <= set(out["summary"])
+
+
+def test_cli_bench_max_compute(capsys):
+    assert main(["bench", str(EXP), "--max-compute", "4", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)["runs"][0]
+    assert 4 <= run["compute"] < 4 + 1.0 + 1e-9  # stops at the first evaluation that reaches it
+    assert run["promoted"] >= 1 and "reached the limit 4" in run["stop_reason"]
+    assert main(["bench", str(EXP), "--max-compute", "0"]) == 2

@@ -118,7 +118,7 @@ def test_proposer_beats_random_draws_on_nb201_and_never_repeats():
 
 
 def test_promoter_share_order_then_expected_improvement():
-    p = Promoter(OBJ, "acc", {"acc": 0.0, "cost": 10.0}, full_share=0.5, min_pairs=3)
+    p = Promoter(OBJ, "acc", {"acc": 0.0, "cost": 10.0}, full_share=0.5, min_pairs=3, layers=0)
     assert not p.wants(1.0, 0.0)  # nothing stopped yet
     for i, (a, c) in enumerate([(0.5, 1.0), (0.6, 2.0), (0.4, 1.0), (0.55, 3.0), (0.3, 1.5)]):
         p.add_stopped(i, {"acc": a, "cost": c}, {"id": i})
@@ -132,6 +132,12 @@ def test_promoter_share_order_then_expected_improvement():
     front = [{"acc": 0.82, "cost": 2.0}, {"acc": 0.8, "cost": 1.0}]
     assert p.pick(front) == 3  # 0.55 + 0.3 at cost 3 is beyond the front; 0.4 + 0.3 at cost 1 is behind it
     assert p.pick([{"acc": 5.0, "cost": 0.5}]) is None  # nothing can add hypervolume
+    p.layers = 1  # at the rung, 2 and 3 are dominated by the promoted 0 and 1: not in the first layer
+    assert p.pick(front) is None
+    p.layers = 2  # both in the second layer: the model picks; with no gain anywhere the rung's order does
+    assert p.pick(front) == 3 and p.pick([{"acc": 5.0, "cost": 0.5}]) == 2
+    p.min_rung = 10
+    assert not p.wants(1.0, 0.0)  # 5 trials reached the rung, fewer than min_rung
     with pytest.raises(ValueError, match="full_share"):
         Promoter(OBJ, "acc", {}, full_share=1.0)
 

@@ -119,7 +119,8 @@ def run_bench(
     acc_name = next(o.name for o in exp.objectives if METRICS[o.name].source == "train")
     es = exp.early_stopping
     asha = ParetoASHA(es.rungs or [], objectives, eta=es.eta, grace=es.grace) if es.method == "pareto-asha" else None
-    promoter = Promoter(objectives, acc_name, ref, es.full_share, es.min_pairs) if es.method == "pareto-promote" else None
+    promoter = Promoter(objectives, acc_name, ref, es.full_share, es.min_pairs, layers=es.promote_layers,
+                        min_rung=es.promote_after) if es.method == "pareto-promote" else None
     rungs = [r for r in (es.rungs or []) if r < table.full_epochs] if (asha or promoter) else []
     spent_full = 0.0
     pl = exp.plateau

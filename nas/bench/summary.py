@@ -30,7 +30,7 @@ def run_figures(run: BenchRun, true_hv: float, targets: Sequence[float] = TARGET
     out: dict[str, Any] = {
         "seed": run.seed, "evaluations": last.evaluations, "full_trainings": last.full, "compute": last.compute,
         "hv_fraction": last.hypervolume / true_hv if true_hv > 0 else math.nan, "stopped_early": run.stopped_early,
-        "screened_out": run.screened, "repeats": run.repeats, "stop_reason": run.stop_reason,
+        "screened_out": run.screened, "repeats": run.repeats, "promoted": run.promoted, "stop_reason": run.stop_reason,
         "proxy": run.proxy, "wall_s": run.wall_s,
     }
     for f in targets:
