@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--methods", nargs="+", choices=[*METHODS, "nas-no12ep"], default=[*METHODS, "nas-no12ep"])
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (the box is shared: default 1)")
     ap.add_argument("--json", action="store_true", help="print only the JSON of medians")
+    ap.add_argument("--out", help="also write the markdown to OUT.md and the JSON to OUT.json")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     limits = {"experiment": args.experiment, "peer": args.max_evals, "tpe": args.tpe_max_evals,
@@ -170,6 +171,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       for t, s in aggregate(*results[pair][m]).items()}
                   for m in METHODS if m in results[pair]} for pair in args.pairs}
     wall = time.perf_counter() - t0
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(f"{args.out}.json").write_text(json.dumps(out, indent=1) + "\n")
+        Path(f"{args.out}.md").write_text(
+            f"`{' '.join(['python benchmarks/nb201_search.py', *(argv if argv is not None else sys.argv[1:])])}`"
+            f"\n{markdown(results, limits, args.seeds)}\n\nwall time {wall:.0f} s ({args.jobs} processes)\n")
     if args.json:
         print(json.dumps(out))
         print(f"wall time {wall:.0f} s", file=sys.stderr)
