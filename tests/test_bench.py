@@ -4,6 +4,7 @@ controller and Pareto-ASHA over the NAS-Bench-201 table (no training), through t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -59,8 +60,23 @@ def test_table_errors_name_file_field_and_fix(tmp_path):
     assert str(small) in str(e.value)
 
 
+def _quick(exp):
+    """The shipped experiment with promotions from the start (it waits for 300 rung trials: too long a test)."""
+    return replace(exp, early_stopping=replace(exp.early_stopping, promote_after=0))
+
+
+def _quick_file(tmp_path: Path) -> Path:
+    raw = yaml.safe_load(EXP.read_text())
+    raw["early_stopping"]["promote_after"] = 0
+    raw["space"] = str(ROOT / "search_spaces" / "nb201.yaml")
+    raw["bench"]["table"] = str(CSV)
+    path = tmp_path / "quick.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 def test_a_short_bench_run_prunes_and_bills():
-    exp = load_experiment(EXP)
+    exp = _quick(load_experiment(EXP))
     run = run_bench(exp, load_table(exp), seed=0, max_evaluations=40)
     assert run.trajectory and run.stop_reason
     last = run.trajectory[-1]
@@ -85,7 +101,7 @@ def test_a_short_screening_run_screens(tmp_path):
 
 
 def test_promotion_bills_a_rung_per_new_architecture_and_a_whole_training_per_promotion():
-    exp = load_experiment(EXP)
+    exp = _quick(load_experiment(EXP))
     table = load_table(exp)
     run = run_bench(exp, table, seed=1, max_compute=12.0)
     last = run.trajectory[-1]
@@ -107,8 +123,15 @@ def test_cli_bench_json(capsys):
     assert len(out["runs"]) == 2 and {"hv95", "hv99", "hv100"} <= set(out["summary"])
 
 
-def test_cli_bench_max_compute(capsys):
-    assert main(["bench", str(EXP), "--max-compute", "4", "--json"]) == 0
+def test_promote_after_waits_for_the_rung():
+    exp = load_experiment(EXP)
+    assert exp.early_stopping.promote_after == 300
+    run = run_bench(exp, load_table(exp), seed=0, max_evaluations=299)
+    assert run.promoted == 0 and run.stopped_early == 299
+
+
+def test_cli_bench_max_compute(capsys, tmp_path):
+    assert main(["bench", str(_quick_file(tmp_path)), "--max-compute", "4", "--json"]) == 0
     run = json.loads(capsys.readouterr().out)["runs"][0]
     assert 4 <= run["compute"] < 4 + 1.0 + 1e-9  # stops at the first evaluation that reaches it
     assert run["promoted"] >= 1 and "reached the limit 4" in run["stop_reason"]
