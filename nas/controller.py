@@ -29,11 +29,12 @@ from nas.errors import ConfigError
 from nas.experiment import Experiment, training_dimension
 from nas.locks import store_lock
 from nas.objectives import METRICS, float32_size_mb, sign
+from nas.pareto import default_reference
 from nas.profile import Profile, profile_model, training_flops
 from nas.proxies import ProxyRanker
 from nas.proxies.screen import pick_candidate, predict_accuracy
 from nas.space import Space
-from nas.stopping.asha import order
+from nas.stopping.asha import experiment_rungs, order
 from nas.surrogate.propose import SurrogateProposer
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,8 @@ class Controller:
         self._live: dict[int, optuna.Trial] = {}
         self._profiles: dict[str, Profile] = {}  # by architecture (params as sorted JSON)
         self._arch: dict[int, tuple[dict[str, Any], Profile]] = {}  # trial -> (params, profile), while in flight
+        es = experiment.early_stopping
+        self._rungs = experiment_rungs(es.method, es.rungs, experiment.training.epochs, es.eta)
         acc = self._accuracy_objective()
         self.surrogate = SurrogateProposer(
             space, experiment.surrogate, [(o.name, o.direction) for o in experiment.objectives], acc[0],
@@ -234,15 +237,24 @@ class Controller:
         constraint: what the surrogate may propose."""
         try:
             profile = self.profile(params)
-            if any(c.violation(self.metric_value(profile, c.metric)) > 0 for c in self.exp.constraints):
+            if any(v > 0 for v in self._violations(profile).values()):
                 return None
-            cap = self.exp.budget.trial_tflops
-            if cap is not None and self.train_flops(profile) / 1e12 > cap:
-                return None
-            return {o.name: self.metric_value(profile, o.name) for o in self.exp.objectives
-                    if METRICS[o.name].source != "train"}
+            return self.costs(profile)
         except Exception:
             return None
+
+    def costs(self, profile: Profile) -> dict[str, float]:
+        """The cost objectives (everything but the trained metrics) of a profiled candidate."""
+        return {o.name: self.metric_value(profile, o.name) for o in self.exp.objectives
+                if METRICS[o.name].source != "train"}
+
+    def _violations(self, profile: Profile) -> dict[str, float]:
+        """Each hard constraint's violation (> 0: broken), ``trial_tflops`` included when capped."""
+        violations = {c.metric: c.violation(self.metric_value(profile, c.metric)) for c in self.exp.constraints}
+        cap = self.exp.budget.trial_tflops
+        if cap is not None:
+            violations["trial_tflops"] = max(0.0, self.train_flops(profile) / 1e12 - cap)
+        return violations
 
     def observe_rung(self, number: int, accuracy: float) -> None:
         """Trial ``number``'s accuracy at the first early-stopping rung: what the surrogate learns under early
@@ -250,9 +262,7 @@ class Controller:
         if self.surrogate is None or number not in self._arch:
             return
         params, profile = self._arch[number]
-        costs = {o.name: self.metric_value(profile, o.name) for o in self.exp.objectives
-                 if METRICS[o.name].source != "train"}
-        self.surrogate.observe(params, float(accuracy), costs)
+        self.surrogate.observe(params, float(accuracy), self.costs(profile))
 
     def _propose_one(self) -> Candidate:
         for _ in range(self.exp.search.max_rejections):
@@ -274,10 +284,7 @@ class Controller:
             self.stats.sampler_seconds += t1 - t0
             self.stats.profile_seconds += t2 - t1
             self.stats.proposed += 1
-            violations = {c.metric: c.violation(self.metric_value(profile, c.metric)) for c in self.exp.constraints}
-            cap = self.exp.budget.trial_tflops
-            if cap is not None:
-                violations["trial_tflops"] = max(0.0, self.train_flops(profile) / 1e12 - cap)
+            violations = self._violations(profile)
             for metric, v in violations.items():
                 trial.set_constraint(metric, v)
             if any(v > 0 for v in violations.values()):
@@ -346,7 +353,7 @@ class Controller:
             row = {o.name: self.metric_value(c.profile, o.name) for o in self.exp.objectives if o.name != acc[0]}
             rows.append({**row, acc[0]: p})
         objectives = [(o.name, o.direction) for o in self.exp.objectives]
-        best, _ = pick_candidate(rows, self.observed, objectives, self.reference or _reference(rows + self.observed, objectives))
+        best, _ = pick_candidate(rows, self.observed, objectives, self.reference or default_reference(rows + self.observed, objectives))
         return pool[best]
 
     def _pairs(self) -> list[tuple[int, float]]:
@@ -493,7 +500,7 @@ class Controller:
         self.stats.told_complete += 1
         self.observed.append({o.name: float(metrics[o.name]) for o in self.exp.objectives})
         acc = self._accuracy_objective()
-        if acc is not None and self.exp.early_stopping.method == "none":
+        if acc is not None and not self._rungs:  # no rung to learn from: the surrogate learns full accuracies
             self.observe_rung(number, float(metrics.get(acc[0], math.nan)))
         self._arch.pop(number, None)
         if acc is not None and math.isfinite(float(metrics.get(acc[0], math.nan))):
@@ -527,9 +534,3 @@ class Controller:
             trial.set_user_attr(RECORD_ATTR, record)
         self.study.tell(trial, state=TrialState.FAIL)
         self.stats.told_failed += 1
-
-
-
-def _reference(rows: list[dict[str, float]], objectives: list[tuple[str, str]]) -> dict[str, float]:
-    """A reference point when none was given: 0 for maximized metrics, 1.1 × the largest seen for minimized."""
-    return {name: 0.0 if d == "maximize" else 1.1 * max((r[name] for r in rows), default=1.0) for name, d in objectives}

@@ -18,7 +18,8 @@ import numpy as np
 from nas.objectives import Direction, sign
 
 
-def _losses(rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[str, Direction]]) -> np.ndarray:
+def losses(rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[str, Direction]]) -> np.ndarray:
+    """``len(rows) × len(objectives)``, every column turned into a loss (to be minimized)."""
     return np.array([[sign(d) * float(r[name]) for name, d in objectives] for r in rows], dtype=float).reshape(
         len(rows), len(objectives)
     )
@@ -28,11 +29,11 @@ def pareto_mask(rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[st
     """True for each row not dominated by another (ties kept). Rows with a non-finite objective are never on it."""
     if not rows:
         return []
-    losses = _losses(rows, objectives)
-    finite = np.isfinite(losses).all(axis=1)
+    loss = losses(rows, objectives)
+    finite = np.isfinite(loss).all(axis=1)
     mask = np.zeros(len(rows), dtype=bool)
     if finite.any():
-        mask[finite] = moocore.is_nondominated(losses[finite], keep_weakly=True)
+        mask[finite] = moocore.is_nondominated(loss[finite], keep_weakly=True)
     return mask.tolist()
 
 
@@ -40,7 +41,7 @@ def pareto_ranks(rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[s
     """Non-dominated sorting rank of each row: 0 for the front, 1 for the next layer, ..."""
     if not rows:
         return []
-    return [int(r) for r in moocore.pareto_rank(_losses(rows, objectives))]
+    return [int(r) for r in moocore.pareto_rank(losses(rows, objectives))]
 
 
 def hypervolume(
@@ -56,11 +57,16 @@ def hypervolume(
     ref = np.array([sign(d) * float(reference[name]) for name, d in objectives])
     if not rows:
         return 0.0
-    losses = _losses(rows, objectives)
-    keep = np.isfinite(losses).all(axis=1) & (losses < ref).all(axis=1)
+    loss = losses(rows, objectives)
+    keep = np.isfinite(loss).all(axis=1) & (loss < ref).all(axis=1)
     if not keep.any():
         return 0.0
-    return float(moocore.hypervolume(losses[keep], ref=ref))
+    return float(moocore.hypervolume(loss[keep], ref=ref))
+
+
+def default_reference(rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[str, Direction]]) -> dict[str, float]:
+    """A reference point when none was given: 0 for maximized metrics, 1.1 × the largest seen for minimized."""
+    return {name: 0.0 if d == "maximize" else 1.1 * max((r[name] for r in rows), default=1.0) for name, d in objectives}
 
 
 _OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq, "!=": operator.ne}

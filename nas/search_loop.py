@@ -23,7 +23,7 @@ from nas.pareto import hypervolume, pareto_mask
 from nas.plots import hv_compute_png, pareto_png
 from nas.records import TrialRecord
 from nas.space import Space
-from nas.stopping import BudgetRule, ParetoASHA, PlateauRule, Spent, default_rungs
+from nas.stopping import BudgetRule, ParetoASHA, PlateauRule, Spent, experiment_rungs
 from nas.tracking import SearchTracker
 from nas.trial import TrialSpec
 
@@ -85,14 +85,13 @@ class SearchLoop:
         es = exp.early_stopping
         self.asha: ParetoASHA | None = None
         if es.method == "pareto-asha":
-            rungs = es.rungs or default_rungs(exp.training.epochs, es.eta)
+            rungs = experiment_rungs(es.method, es.rungs, exp.training.epochs, es.eta)
             if rungs:
                 self.asha = ParetoASHA(rungs, self.objectives, eta=es.eta, grace=es.grace)
         b = exp.budget
         self.budget = BudgetRule(b.train_tflops, b.device_hours, b.wall_hours)
         pl = exp.plateau
         self.plateau = PlateauRule(pl.window, pl.threshold, pl.min_trials) if pl.enabled else None
-        self._observed: set[int] = set()
         self.hv_curve: list[tuple[float, float]] = []  # (training TFLOPs spent, hypervolume) per finished trial
         self._running_flops: dict[int, float] = {}
         if self.completed():  # a resumed search: its curve starts where the dead driver's ended
@@ -151,9 +150,10 @@ class SearchLoop:
         rec = self.records[number]
         point = {**rec.profile, **metrics}
         point = {name: point.get(name, float("nan")) for name, _ in self.objectives}
-        if number not in self._observed and metrics["epoch"] >= self.asha.rungs[0]:
-            self._observed.add(number)  # the surrogate (if enabled) learns the first rung's accuracy
-            self.controller.observe_rung(number, float(metrics.get(self.controller.accuracy_name or "", float("nan"))))
+        first = self.asha.rungs[0]
+        acc = self.controller.accuracy_name
+        if acc is not None and metrics["epoch"] >= first and number not in self.asha.recorded[first]:
+            self.controller.observe_rung(number, point[acc])  # the surrogate (if on) learns the first rung's accuracy
         if self.asha.on_result(number, metrics["epoch"], point):
             return None
         d = self.asha.decisions[-1][1]

@@ -26,7 +26,7 @@ from typing import Any
 from nas.bench.compute import SimulatedCompute
 from nas.bench.table import BenchTable, arch_key
 from nas.bench.targets import Point, reference
-from nas.controller import Controller
+from nas.controller import Candidate, Controller
 from nas.experiment import Experiment
 from nas.objectives import METRICS
 from nas.pareto import hypervolume, pareto_mask
@@ -144,6 +144,22 @@ def run_bench(
         spent = Spent(train_flops=meter.train_flops, wall_seconds=time.perf_counter() - t0)
         return budget.reason(spent) or (plateau.reason() if plateau else None)
 
+    def train_full(cand: Candidate, arch: str) -> float:
+        """Train ``cand`` on to the full fidelity: bill it, tell the controller, update the front; the cost."""
+        nonlocal full
+        assert cand.profile is not None
+        cost = meter.train(cand.number, table.full_epochs, cand.profile.mflops)
+        metrics = seen[arch] = {acc_name: table.accuracy(arch), **controller.costs(cand.profile)}
+        controller.tell(cand.number, metrics)
+        full += 1
+        front.add({"arch": arch, "trial": cand.number, **metrics, "test_accuracy": table.test_accuracy(arch)})
+        return cost
+
+    def record_point() -> None:
+        run.trajectory.append(Point(evaluations, full, meter.spent, front.hypervolume))
+        if plateau is not None:
+            plateau.add(meter.spent, front.hypervolume)
+
     while (reason := stop_reason()) is None:
         pick = promoter.pick(front.rows) if promoter is not None and promoter.wants(meter.spent, spent_full) else None
         if pick is not None:
@@ -151,18 +167,11 @@ def run_bench(
             cand = controller.propose(fixed=promoter.params[pick])
             if cand.error or cand.profile is None or key(cand.params) != pick:
                 raise RuntimeError(f"a promotion of {pick} came back as {cand.params} ({cand.error})")
-            costs = {name: controller.metric_value(cand.profile, name) for name, _ in objectives if name != acc_name}
             evaluations += 1
-            spent_full += meter.train(cand.number, table.full_epochs, cand.profile.mflops)
-            metrics = seen[pick] = {acc_name: table.accuracy(pick), **costs}
-            controller.tell(cand.number, metrics)
-            promoter.add_promoted(pick, metrics[acc_name])
-            full += 1
+            spent_full += train_full(cand, pick)
+            promoter.add_promoted(pick, table.accuracy(pick))
             run.promoted += 1
-            front.add({"arch": pick, "trial": cand.number, **metrics, "test_accuracy": table.test_accuracy(pick)})
-            run.trajectory.append(Point(evaluations, full, meter.spent, front.hypervolume))
-            if plateau is not None:
-                plateau.add(meter.spent, front.hypervolume)
+            record_point()
             continue
         cand = controller.propose()
         if cand.error or cand.profile is None:
@@ -187,7 +196,7 @@ def run_bench(
                 break
             continue
         repeats = 0
-        costs = {name: controller.metric_value(cand.profile, name) for name, _ in objectives if name != acc_name}
+        costs = controller.costs(cand.profile)
         evaluations += 1
         stopped_at = None
         for i, rung in enumerate(rungs):
@@ -208,14 +217,8 @@ def run_bench(
                 run.stopped_early += 1
                 break
         if stopped_at is None:
-            meter.train(cand.number, table.full_epochs, cand.profile.mflops)
-            metrics = seen[arch] = {acc_name: table.accuracy(arch), **costs}
-            controller.tell(cand.number, metrics)
-            full += 1
-            front.add({"arch": arch, "trial": cand.number, **metrics, "test_accuracy": table.test_accuracy(arch)})
-        run.trajectory.append(Point(evaluations, full, meter.spent, front.hypervolume))
-        if plateau is not None:
-            plateau.add(meter.spent, front.hypervolume)
+            train_full(cand, arch)
+        record_point()
     run.stop_reason = reason or ""
     cost = next((n for n, _ in objectives if n != acc_name), acc_name)
     run.front = sorted(front.rows, key=lambda r: r[cost])

@@ -8,8 +8,8 @@ Plain Python (numpy/moocore): the Ray Tune scheduler in ``nas.runner`` and the t
 both drive these same objects.
 """
 
-from nas.stopping.asha import ParetoASHA, default_rungs
+from nas.stopping.asha import ParetoASHA, default_rungs, experiment_rungs
 from nas.stopping.budget import BudgetRule, Spent
 from nas.stopping.plateau import PlateauRule
 
-__all__ = ["BudgetRule", "ParetoASHA", "PlateauRule", "Spent", "default_rungs"]
+__all__ = ["BudgetRule", "ParetoASHA", "PlateauRule", "Spent", "default_rungs", "experiment_rungs"]

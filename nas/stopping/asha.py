@@ -35,6 +35,14 @@ def default_rungs(max_resource: int, eta: float = 3.0, min_resource: int = 1) ->
     return tuple(sorted(levels - {max_resource}))
 
 
+def experiment_rungs(method: str, rungs: Sequence[int] | None, epochs: int, eta: float) -> tuple[int, ...]:
+    """The rungs an experiment's early stopping judges trials at: ``rungs`` as given, else
+    :func:`default_rungs`; none without early stopping (``method`` none) or when ``epochs`` is too short."""
+    if method == "none":
+        return ()
+    return tuple(rungs) if rungs else default_rungs(epochs, eta)
+
+
 @dataclass
 class RungDecision:
     """One decision: ``proceed`` False means stop the trial; ``position`` is its 0-based place of ``n``."""

@@ -21,14 +21,14 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import moocore
 import numpy as np
 from scipy.stats import norm
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
-from nas.objectives import Direction, sign
+from nas.objectives import Direction
+from nas.pareto import losses, pareto_ranks
 from nas.stopping.asha import order
 from nas.surrogate.acquire import hv_gains
 
@@ -41,16 +41,13 @@ class Promoter:
     between the rung and full training). ``reference``: the hypervolume reference of the full front.
     ``layers`` > 0: only trials within the rung's first ``layers`` non-dominated layers are promoted (and the
     rung's order picks when the model expects no gain anywhere). ``min_rung``: no promotion before that many
-    trials reached the rung. ``model``: ``gp`` (above) or ``gap`` (rung accuracy + the mean gap of the nearest
-    promoted trials in log cost; measured worse on NAS-Bench-201, kept for comparison)."""
+    trials reached the rung."""
 
     objectives: Sequence[tuple[str, Direction]]
     accuracy: str
     reference: Mapping[str, float]
     full_share: float = 0.5
     min_pairs: int = 8
-    model: str = "gp"
-    neighbours: int = 5
     layers: int = 3
     min_rung: int = 0
     stopped: dict[Hashable, dict[str, float]] = field(default_factory=dict, init=False)
@@ -58,6 +55,8 @@ class Promoter:
     pairs: dict[Hashable, tuple[dict[str, float], float]] = field(default_factory=dict, init=False)
     _gp: Any = field(default=None, init=False)
     _gp_n: int = field(default=-1, init=False)
+    _scale: tuple[np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.zeros(0), np.ones(0)), init=False)  # features' mean, sd
 
     def __post_init__(self) -> None:
         if not 0 < self.full_share < 1:
@@ -85,10 +84,9 @@ class Promoter:
         to add hypervolume."""
         keys = [k for k, r in self.stopped.items() if math.isfinite(r[self.accuracy])]
         if keys and self.layers > 0:  # only trials within the first `layers` non-dominated layers at the rung
-            everyone = [*keys, *self.pairs]
-            rows = [self.stopped[k] if k in self.stopped else self.pairs[k][0] for k in everyone]
-            ranks = moocore.pareto_rank(np.array([[sign(d) * r[n] for n, d in self.objectives] for r in rows]))
-            keys = [k for k, rank in zip(everyone[: len(keys)], ranks[: len(keys)], strict=True) if rank < self.layers]
+            rows = [self.stopped[k] for k in keys] + [row for row, _ in self.pairs.values()]
+            ranks = pareto_ranks(rows, self.objectives)
+            keys = [k for k, rank in zip(keys, ranks, strict=False) if rank < self.layers]
         if not keys:
             return None
         if len(self.pairs) < self.min_pairs:
@@ -107,8 +105,7 @@ class Promoter:
         return self._first_in_order(keys) if self.layers > 0 else None
 
     def _first_in_order(self, keys: Sequence[Hashable]) -> Hashable:
-        losses = np.array([[sign(d) * self.stopped[k][n] for n, d in self.objectives] for k in keys])
-        return keys[order(losses)[0]]
+        return keys[order(losses([self.stopped[k] for k in keys], self.objectives))[0]]
 
     def _features(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
         cols = [[r[self.accuracy] for r in rows]]
@@ -118,35 +115,17 @@ class Promoter:
         return np.array(cols, dtype=float).T
 
     def _predict(self, rows: Sequence[Mapping[str, float]]) -> tuple[np.ndarray, np.ndarray]:
-        return self._predict_gap(rows) if self.model == "gap" else self._predict_gp(rows)
-
-    def _predict_gap(self, rows: Sequence[Mapping[str, float]]) -> tuple[np.ndarray, np.ndarray]:
-        """Full accuracy = rung accuracy + the full-minus-rung gap of the ``neighbours`` promoted trials nearest
-        in log cost; spread: those gaps' variance, plus all gaps' variance when the neighbours are far (> 5% in
-        cost), so an unexplored cost range stays worth a look."""
+        """The GP's mean and std of full accuracy for ``rows``; refitted when promotions were added."""
         pairs = list(self.pairs.values())
-        pc = self._features([r for r, _ in pairs])[:, 1:]
-        gap = np.array([a - r[self.accuracy] for r, a in pairs])
-        x = self._features(rows)
-        dist = np.sqrt(((x[:, None, 1:] - pc[None, :, :]) ** 2).sum(axis=2))
-        near = np.argsort(dist, axis=1, kind="stable")[:, : self.neighbours]
-        g = gap[near]
-        far = np.take_along_axis(dist, near, axis=1).mean(axis=1) > 0.05
-        return x[:, 0] + g.mean(axis=1), np.sqrt(g.var(axis=1) + far * gap.var()) + 1e-6
-
-    def _predict_gp(self, rows: Sequence[Mapping[str, float]]) -> tuple[np.ndarray, np.ndarray]:
-        pairs = list(self.pairs.values())
-        x = self._features([r for r, _ in pairs])
-        self._mu, self._sd = x.mean(axis=0), x.std(axis=0) + 1e-9
         if self._gp_n != len(pairs):
+            x = self._features([r for r, _ in pairs])
+            self._scale = (x.mean(axis=0), x.std(axis=0) + 1e-9)
             kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * RBF(np.ones(x.shape[1]), (1e-2, 1e2))
                       + WhiteKernel(0.1, (1e-4, 1.0)))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 self._gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=0).fit(
-                    (x - self._mu) / self._sd, np.array([a for _, a in pairs]))
+                    (x - self._scale[0]) / self._scale[1], np.array([a for _, a in pairs]))
             self._gp_n = len(pairs)
-            self._fit_mu, self._fit_sd = self._mu, self._sd
-        z = (self._features(rows) - self._fit_mu) / self._fit_sd
-        mean, std = self._gp.predict(z, return_std=True)
+        mean, std = self._gp.predict((self._features(rows) - self._scale[0]) / self._scale[1], return_std=True)
         return np.asarray(mean), np.asarray(std)

@@ -11,16 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import moocore
 import numpy as np
 
 from nas.objectives import Direction, sign
-from nas.pareto import hypervolume
-
-
-def _losses(rows: Sequence[Mapping[str, float]], objectives: Sequence[tuple[str, Direction]]) -> np.ndarray:
-    return np.array([[sign(d) * float(r[n]) for n, d in objectives] for r in rows], dtype=float).reshape(
-        len(rows), len(objectives))
+from nas.pareto import hypervolume, losses, pareto_ranks
 
 
 def layer_front(
@@ -30,8 +24,7 @@ def layer_front(
     all rows for ``layers`` <= 1."""
     if layers <= 1 or not rows:
         return list(rows)
-    ranks = moocore.pareto_rank(_losses(rows, objectives))
-    return [r for r, k in zip(rows, ranks, strict=True) if k >= layers - 1]
+    return [r for r, k in zip(rows, pareto_ranks(rows, objectives), strict=True) if k >= layers - 1]
 
 
 def hv_gains(
@@ -54,7 +47,7 @@ def hv_gains(
             row = {n: float(cand[i, j]) for j, (n, _) in enumerate(objectives)}
             out[i] = max(0.0, hypervolume([*rows, row], objectives, reference) - base)
         return out
-    pts = _losses(rows, objectives) if rows else np.zeros((0, 2))
+    pts = losses(rows, objectives)
     pts = pts[np.all(np.isfinite(pts), axis=1) & np.all(pts < ref, axis=1)]
     xs, ys = _staircase(pts)
     bx = np.concatenate([[-np.inf], xs, [ref[0]]])

@@ -19,6 +19,7 @@ import numpy as np
 
 from nas.experiment import SurrogateConfig
 from nas.objectives import Direction
+from nas.pareto import default_reference
 from nas.space import Space
 from nas.surrogate.acquire import hv_gains, layer_front
 from nas.surrogate.encode import Encoder
@@ -52,11 +53,9 @@ class SurrogateProposer:
         self.pool = RandomPool(space, seed)
         self.model = ForestSurrogate(seed)
         self.rows: list[dict[str, float]] = []
-        self.x: list[np.ndarray] = []
-        self.y: list[float] = []
+        self.x: list[np.ndarray] = []  # encodings of ``rows``, in the same order
         self.seen: set[str] = set()
         self._fitted_at = -1
-        self.proposals = 0
 
     def observe(self, params: Mapping[str, Any], accuracy: float, costs: Mapping[str, float]) -> None:
         """An architecture trained to the surrogate's fidelity reached ``accuracy`` (NaN: a failure, unlearned)."""
@@ -64,7 +63,6 @@ class SurrogateProposer:
         if not math.isfinite(accuracy):
             return
         self.x.append(self.encoder.encode(params))
-        self.y.append(float(accuracy))
         self.rows.append({**{k: float(v) for k, v in costs.items()}, self.accuracy: float(accuracy)})
 
     def mark(self, params: Mapping[str, Any]) -> None:
@@ -72,15 +70,16 @@ class SurrogateProposer:
         self.seen.add(arch_id(params))
 
     def ready(self) -> bool:
-        return len(self.y) >= self.cfg.warmup
+        return len(self.rows) >= self.cfg.warmup
 
     def propose(self) -> dict[str, Any] | None:
         """The next architecture to train, or None (still warming up, or no feasible unseen candidate)."""
         if not self.ready():
             return None
-        n = len(self.y)
+        n = len(self.rows)
+        accuracies = np.array([r[self.accuracy] for r in self.rows])
         if not self.model.fitted or n - self._fitted_at >= self.cfg.refit_every:
-            self.model.fit(np.stack(self.x), np.array(self.y))
+            self.model.fit(np.stack(self.x), accuracies)
             self._fitted_at = n
         cands, costs, drawn = [], [], set()
         for p in self.pool.draw(self.cfg.candidates):
@@ -98,20 +97,10 @@ class SurrogateProposer:
         optimistic = mean + self.cfg.kappa * std
         values = np.array([[optimistic[i] if name == self.accuracy else float(costs[i][name])
                             for name, _ in self.objectives] for i in range(len(cands))])
-        ref = {**self._cost_reference(values), **self.reference, self.accuracy: min(self.y) - 1e-9}
+        drawn_rows = [{**c, self.accuracy: 0.0} for c in costs]
+        ref = {**default_reference(self.rows + drawn_rows, self.objectives), **self.reference,
+               self.accuracy: float(accuracies.min()) - 1e-9}
         bar = layer_front(self.rows, self.objectives, self.cfg.layers)
         gains = hv_gains(bar, values, self.objectives, ref)
         best = int(np.argmax(gains)) if gains.max() > 0 else int(np.argmax(optimistic))
-        self.proposals += 1
         return cands[best]
-
-    def _cost_reference(self, values: np.ndarray) -> dict[str, float]:
-        """A reference for costs the caller gave none for: 1.01 × the worst seen or drawn."""
-        out = {}
-        for j, (name, d) in enumerate(self.objectives):
-            if name == self.accuracy:
-                continue
-            col = np.concatenate([values[:, j], [r[name] for r in self.rows]])
-            worst = float(np.nanmax(col)) if d == "minimize" else float(np.nanmin(col))
-            out[name] = worst + 0.01 * abs(worst) + 1e-12 if d == "minimize" else worst - 0.01 * abs(worst) - 1e-12
-        return out
