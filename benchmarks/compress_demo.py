@@ -29,13 +29,13 @@ def main() -> int:
     ap.add_argument("--finetune-epochs", type=int, default=2)
     args = ap.parse_args()
 
-    from nas.compress_search import PLANS, compress_search
+    from nas.compress.stage import PLANS, compress_search
 
     tmp = tempfile.TemporaryDirectory()
     run_id, uri = args.run_id, args.tracking_uri
     if run_id is None:
-        from nas.experiment import load_experiment
-        from nas.search import run_search
+        from nas.config.experiment import load_experiment
+        from nas.search.api import run_search
 
         uri = f"sqlite:///{Path(tmp.name, 'mlflow.db')}"
         exp = load_experiment(ROOT / "experiments" / "digits_cnn.yaml").with_overrides(tracking_uri=uri)

@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    from nas.experiment import BudgetConfig, EarlyStoppingConfig, load_experiment
-    from nas.runner import init_ray
-    from nas.search import run_search
+    from nas.config.experiment import BudgetConfig, EarlyStoppingConfig, load_experiment
+    from nas.search.api import run_search
+    from nas.search.backends.ray import init_ray
 
     base = load_experiment(args.experiment)
     objectives = [(o.name, o.direction) for o in base.objectives]

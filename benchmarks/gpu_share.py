@@ -55,8 +55,8 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 
 
 def one_search(tmp: Path, trials: int, epochs: int, amp: bool) -> dict:
-    from nas.experiment import load_experiment
-    from nas.search import run_search
+    from nas.config.experiment import load_experiment
+    from nas.search.api import run_search
 
     doc = {
         "name": f"gpu-share-{'amp' if amp else 'fp32'}", "space": str(ROOT / "search_spaces" / "cnn.yaml"),
@@ -104,7 +104,7 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from nas.runner import cluster_resources, init_ray
+    from nas.search.backends.ray import cluster_resources, init_ray
 
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device here: run this on a GPU machine")

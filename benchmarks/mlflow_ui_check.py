@@ -2,7 +2,7 @@
 
 FINDING (MLflow 3.17.2, checked in Chromium with screenshots of the same experiment with and without the tag,
 identical but for "N minutes ago"): the experiment tag ``mlflow.experimentKind=custom_model_development`` that
-nas.tracking.SearchTracker sets changes NOTHING in the UI. Which pages the UI shows follows its global sidebar switch
+nas.tracking.tracker.SearchTracker sets changes NOTHING in the UI. Which pages the UI shows follows its global sidebar switch
 "GenAI | Model training" (URL ``?workflowType=genai|machine_learning``, else localStorage ``mlflow.workflowType``,
 default GenAI); the bundled JS reads the tag only when a feature flag is off, and that flag is hard-coded on. With
 or without the tag, ``#/experiments/<id>`` opens the GenAI "Overview" (traces, tokens, cost: all empty), and
@@ -439,7 +439,7 @@ def tiny_search(workdir: Path, uri: str, trials: int = 4) -> Iterator[subprocess
         search: {{sampler: random, trials: {trials}, concurrency: 2, seed: 0}}
         tracking: {{uri: "{uri}", experiment: ui-check}}
         """))
-    code = ("import sys; from nas.experiment import load_experiment; from nas.search import run_search; "
+    code = ("import sys; from nas.config.experiment import load_experiment; from nas.search.api import run_search; "
             "sys.stdin.readline(); "
             "r = run_search(load_experiment(sys.argv[1]), storage_path=sys.argv[2]); print('run_id:', r.run_id)")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own local Ray, never a shared one

@@ -44,7 +44,7 @@ import optuna
 
 from nas.bench import load_table, reference, run_bench, true_hypervolume
 from nas.bench.summary import aggregate
-from nas.experiment import (
+from nas.config.experiment import (
     EarlyStoppingConfig,
     Experiment,
     Objective,

@@ -66,7 +66,7 @@ def plain_loop(exp, trials: int) -> tuple[float, float, list[float]]:
     """ask -> sample -> build -> train -> tell, in process: the floor any engine has to add to.
     Returns the wall time of the loop, the wall time from the end of its first trial, and the accuracies."""
     from nas.space import load_space
-    from nas.trial import TrialSpec, cached_splits, run_trial
+    from nas.training.trial import TrialSpec, cached_splits, run_trial
 
     space = load_space(exp.space)
     cached_splits(asdict(exp.data))
@@ -91,7 +91,7 @@ def plain_loop(exp, trials: int) -> tuple[float, float, list[float]]:
 
 def nas_search(exp, trials: int, storage_path: str) -> tuple[float, float, object]:
     """One ``run_search``; returns its wall time, the wall time from its first finished trial, and its result."""
-    from nas.search import run_search
+    from nas.search.api import run_search
 
     first: list[float] = []
 
@@ -118,8 +118,8 @@ def main() -> int:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     torch.set_num_threads(1)
 
-    from nas.experiment import load_experiment
-    from nas.runner import init_ray
+    from nas.config.experiment import load_experiment
+    from nas.search.backends.ray import init_ray
 
     lo, hi = args.base, args.trials
     rows: list[dict[str, float]] = []

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from nas.pareto import pareto_mask
-from nas.scaling import ScalingReport, errors_from_accuracy, fit_scaling, fit_search_scaling
+from nas.report.scaling import ScalingReport, errors_from_accuracy, fit_scaling, fit_search_scaling
 
 CSV = Path(__file__).parent / "data" / "nb201" / "nb201_cifar10.csv"
 TRAIN_IMAGES, EPOCHS = 25_000, 200

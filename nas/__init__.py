@@ -15,7 +15,7 @@ __all__ = ["load_model", "pareto_set", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy: `import nas` stays cheap; MLflow and torch load only when a model is asked for.
     if name in ("load_model", "pareto_set"):
-        from nas import models
+        from nas.tracking import models
 
         return getattr(models, name)
     raise AttributeError(f"module 'nas' has no attribute {name!r}")

@@ -106,8 +106,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 # ---- nas search -------------------------------------------------------------------------------------------------
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from nas.experiment import load_experiment
-    from nas.search import SearchAbortedError, run_search
+    from nas.config.experiment import load_experiment
+    from nas.search.api import SearchAbortedError, run_search
 
     exp = load_experiment(args.experiment).with_overrides(trials=args.trials, seed=args.seed,
                                                           tracking_uri=args.tracking_uri)
@@ -117,7 +117,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.quiet:
             result = run_search(exp, address=args.address, resume=args.resume)
         else:
-            from nas.progress import LiveProgress
+            from nas.search.progress import LiveProgress
 
             with LiveProgress() as live:
                 result = run_search(exp, address=args.address, on_update=live.update, resume=args.resume)
@@ -131,7 +131,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if result.state.stop_reason and result.state.stop_reason != "trials":
         print(f"stopped: {result.state.stop_reason}")
     print(f"run_id: {result.run_id}")
-    from nas.tracking import runs_url
+    from nas.tracking.tracker import runs_url
 
     print(f"mlflow ui --backend-store-uri {result.tracking_uri}")
     print(f"then open {runs_url(result.experiment_id)}")
@@ -142,9 +142,9 @@ def dry_run(exp: Any) -> int:
     """Print the search's forecast: compute, device-hours, kWh, CO2, cost. Nothing trains, nothing is written."""
     from dataclasses import asdict
 
-    from nas.forecast import forecast
+    from nas.cost.forecast import forecast
     from nas.space import load_space
-    from nas.trial import cached_splits
+    from nas.training.trial import cached_splits
 
     space = load_space(exp.space)
     splits = cached_splits(asdict(exp.data))
@@ -160,8 +160,8 @@ def dry_run(exp: Any) -> int:
 # ---- nas pareto / export ----------------------------------------------------------------------------------------
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from nas.models import pareto_set
     from nas.pareto import select
+    from nas.tracking.models import pareto_set
 
     entries = pareto_set(args.run_id, args.tracking_uri)
     rows = [e.row() for e in entries]
@@ -175,7 +175,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from nas.models import export_model
+    from nas.tracking.models import export_model
 
     entry = export_model(args.run_id, args.output, where=args.where, best=args.best, tracking_uri=args.tracking_uri)
     print(f"wrote {args.output}: trial {entry.trial} (rank {entry.rank}), "
@@ -184,7 +184,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    from nas.compress_search import PLANS, compress_search
+    from nas.compress.stage import PLANS, compress_search
 
     methods = list(PLANS) if args.method == "all" else [args.method]
     rows, merged = compress_search(args.run_id, methods=methods, finetune_epochs=args.finetune_epochs,
@@ -208,7 +208,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from nas.report_run import build_report
+    from nas.report.run import build_report
 
     html = build_report(args.run_id, args.output, tracking_uri=args.tracking_uri, baselines=not args.no_baselines,
                         reference=args.reference)
@@ -221,7 +221,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from nas.bench.overrides import with_bench_overrides
     from nas.bench.session import bench_experiment
-    from nas.experiment import load_experiment
+    from nas.config.experiment import load_experiment
 
     exp = with_bench_overrides(load_experiment(args.experiment), table=args.table,
                                accuracy_column=args.accuracy_column, cost_column=args.cost_column)

@@ -15,7 +15,7 @@ from typing import Any
 import moocore
 import numpy as np
 
-from nas.objectives import Direction, sign
+from nas.config.objectives import Direction, sign
 
 
 def losses(rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[str, Direction]]) -> np.ndarray:

@@ -21,7 +21,7 @@ def ray_cluster():
     """A real local Ray cluster, shared by the end-to-end tests of one session."""
     import ray
 
-    from nas.runner import init_ray
+    from nas.search.backends.ray import init_ray
 
     init_ray(num_cpus=2)
     yield ray

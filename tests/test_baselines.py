@@ -1,11 +1,11 @@
-"""Classical baselines (nas.baselines) on digits: accuracy, FLOP estimates, params, speed."""
+"""Classical baselines (nas.report.baselines) on digits: accuracy, FLOP estimates, params, speed."""
 
 from __future__ import annotations
 
 import pytest
 
-from nas.baselines import BaselineResult, fit_baselines, logreg_flops
 from nas.data import load_data
+from nas.report.baselines import BaselineResult, fit_baselines, logreg_flops
 
 
 @pytest.fixture(scope="module")

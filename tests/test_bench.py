@@ -13,8 +13,8 @@ import yaml
 
 from nas.bench import SimulatedCompute, load_table, run_bench
 from nas.cli import main
+from nas.config.experiment import load_experiment
 from nas.errors import ConfigError
-from nas.experiment import load_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXP = ROOT / "experiments" / "nb201_bench.yaml"

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from nas.experiment import load_experiment
-from nas.ledger import check_accounting
-from nas.search import run_search
+from nas.config.experiment import load_experiment
+from nas.cost.ledger import check_accounting
+from nas.search.api import run_search
 from nas.testing.faults import SLEEP_PER_BATCH_S
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -1,12 +1,12 @@
-"""nas.breakeven by hand: a search of 1e12 FLOPs repaid by saving 0.5 MFLOPs per inference takes 2e6 inferences."""
+"""nas.cost.breakeven by hand: a search of 1e12 FLOPs repaid by saving 0.5 MFLOPs per inference takes 2e6 inferences."""
 
 from __future__ import annotations
 
 import pytest
 
-from nas.breakeven import break_even, energy_per_flop_from_bill
-from nas.ledger import bill_search
-from nas.records import TrialRecord
+from nas.cost.breakeven import break_even, energy_per_flop_from_bill
+from nas.cost.ledger import bill_search
+from nas.training.records import TrialRecord
 
 FRONT = [
     {"trial": 0, "val_accuracy": 0.95, "mflops": 1.0},

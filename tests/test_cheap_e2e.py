@@ -17,9 +17,9 @@ from conftest import FIXTURES
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from nas.controller import STATUS_ATTR, open_storage
-from nas.experiment import load_experiment
-from nas.search import run_search
+from nas.config.experiment import load_experiment
+from nas.search.api import run_search
+from nas.search.controller.core import STATUS_ATTR, open_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

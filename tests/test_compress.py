@@ -29,7 +29,7 @@ from nas.compress import (
 )
 from nas.data import load_data
 from nas.profile import count_flops
-from nas.train import evaluate, train
+from nas.training.train import evaluate, train
 
 CONV3 = {"type": "conv", "kernel": 3}
 MB = {"type": "mbconv", "expand": 3, "kernel": 3, "se": True}

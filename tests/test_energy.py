@@ -1,4 +1,4 @@
-"""nas.energy: estimates by hand, RAPL on a fake sysfs tree (wrap-around included), NVML through a fake pynvml."""
+"""nas.cost.energy: estimates by hand, RAPL on a fake sysfs tree (wrap-around included), NVML through a fake pynvml."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.energy import (
+from nas.cost.energy import (
     EnergyConfig,
     EnergyMeter,
     EnergyReading,

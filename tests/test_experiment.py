@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from nas.config.experiment import Constraint, load_experiment, parse_experiment
 from nas.errors import ConfigError
-from nas.experiment import Constraint, load_experiment, parse_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE = str(ROOT / "search_spaces" / "cnn.yaml")

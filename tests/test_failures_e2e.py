@@ -10,9 +10,9 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from nas.controller import open_storage
-from nas.experiment import load_experiment
-from nas.search import SearchAbortedError, run_search
+from nas.config.experiment import load_experiment
+from nas.search.api import SearchAbortedError, run_search
+from nas.search.controller.core import open_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

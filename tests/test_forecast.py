@@ -1,4 +1,4 @@
-"""nas.forecast on the shipped cnn space (digits: 1x8x8, 10 classes): ordered ranges, early stopping lowers them."""
+"""nas.cost.forecast on the shipped cnn space (digits: 1x8x8, 10 classes): ordered ranges, early stopping lowers them."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from nas.energy import EnergyConfig
-from nas.experiment import Constraint, Resources
-from nas.forecast import EarlyStopping, SpeedProbe, duration, fit_speed, forecast
+from nas.config.experiment import Constraint, Resources
+from nas.cost.energy import EnergyConfig
+from nas.cost.forecast import EarlyStopping, SpeedProbe, duration, fit_speed, forecast
 from nas.space import load_space
 
 ROOT = Path(__file__).resolve().parent.parent

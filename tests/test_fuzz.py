@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from nas.builders import build
 from nas.builders._common import ACTIVATIONS
+from nas.config.experiment import Experiment, parse_experiment
 from nas.errors import ConfigError
-from nas.experiment import Experiment, parse_experiment
 from nas.space import SpaceError, parse_space
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow]

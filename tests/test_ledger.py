@@ -1,4 +1,4 @@
-"""nas.ledger: trial and search bills by hand, the accounting identity, metric names, the search card."""
+"""nas.cost.ledger: trial and search bills by hand, the accounting identity, metric names, the search card."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from nas.energy import EnergyConfig, EnergyReading
-from nas.ledger import (
+from nas.cost.energy import EnergyConfig, EnergyReading
+from nas.cost.ledger import (
     PREFIX,
     SearchBill,
     bill_search,
@@ -19,7 +19,7 @@ from nas.ledger import (
     effective_workers,
     search_card,
 )
-from nas.records import TrialRecord
+from nas.training.records import TrialRecord
 
 CFG = EnergyConfig(cpu_watts_per_core=10.0, gpu_watts=300.0, grid_g_co2_per_kwh=475.0,
                    price_per_cpu_core_hour=0.05, price_per_gpu_hour=3.0)

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.breakeven import break_even
-from nas.ledger import bill_search
-from nas.records import TrialRecord
+from nas.cost.breakeven import break_even
+from nas.cost.ledger import bill_search
 from nas.report import (
     SECTIONS,
     ReportData,
@@ -21,6 +20,7 @@ from nas.report import (
     pareto_flags,
     render_report,
 )
+from nas.training.records import TrialRecord
 
 OBJECTIVES = [("val_accuracy", "maximize"), ("mflops", "minimize"), ("params", "minimize")]
 

@@ -16,10 +16,10 @@ import yaml
 from conftest import FIXTURES
 from mlflow import MlflowClient
 
-from nas.controller import open_storage
-from nas.experiment import load_experiment
+from nas.config.experiment import load_experiment
 from nas.pareto import pareto_mask
-from nas.search import run_search
+from nas.search.api import run_search
+from nas.search.controller.core import open_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""Scaling fits (nas.scaling): slope recovery, form comparison, plateau flag, extrapolation, validation, NB201."""
+"""Scaling fits (nas.report.scaling): slope recovery, form comparison, plateau flag, extrapolation, validation, NB201."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas.scaling import (
+from nas.report.scaling import (
     ScalingError,
     best_so_far,
     errors_from_accuracy,

@@ -17,10 +17,10 @@ from mlflow import MlflowClient
 
 import nas
 from nas.cli import main
+from nas.config.experiment import load_experiment
 from nas.data import load_data
-from nas.experiment import load_experiment
-from nas.search import run_search
-from nas.train import evaluate
+from nas.search.api import run_search
+from nas.training.train import evaluate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from conftest import FIXTURES
 
-from nas.controller import Controller
-from nas.experiment import parse_experiment
-from nas.search_loop import SearchLoop
+from nas.config.experiment import parse_experiment
+from nas.search.controller.core import Controller
+from nas.search.loop import SearchLoop
 from nas.space import load_space
 from nas.stopping import BudgetRule, ParetoASHA, PlateauRule, Spent, default_rungs
 from nas.stopping.asha import order

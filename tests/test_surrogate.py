@@ -12,7 +12,7 @@ import pytest
 
 from nas.bench import load_table
 from nas.bench.table import arch_key
-from nas.experiment import SurrogateConfig, load_experiment
+from nas.config.experiment import SurrogateConfig, load_experiment
 from nas.pareto import hypervolume
 from nas.space import load_space
 from nas.space.dims import Dimension
@@ -144,7 +144,7 @@ def test_promoter_share_order_then_expected_improvement():
 
 def test_pareto_promote_and_surrogate_settings_are_checked(tmp_path):
     from nas.errors import ConfigError
-    from nas.search import run_search
+    from nas.search.api import run_search
 
     base = (ROOT / "experiments" / "nb201_bench.yaml").read_text()
     space = f"space: {NB201}\n"

@@ -17,8 +17,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from nas.records import TrialRecord
-from nas.tracking import MODEL_DIR, SearchTracker, trial_runs
+from nas.tracking.tracker import MODEL_DIR, SearchTracker, trial_runs
+from nas.training.records import TrialRecord
 
 
 def _record(number: int, **over) -> TrialRecord:
@@ -185,7 +185,7 @@ def test_deferred_calls_wait_their_delay_in_order_and_flush_hurries_them(tmp_pat
 def test_fast_path_only_for_the_schema_it_writes(monkeypatch):
     from mlflow.store.tracking.dbmodels.models import SqlRun
 
-    from nas import tracking
+    from nas.tracking import tracker as tracking
 
     assert tracking._schema_as_written()
     monkeypatch.setitem(tracking._WRITTEN_COLUMNS, SqlRun, tracking._WRITTEN_COLUMNS[SqlRun] - {"user_id"})

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from nas.data import Splits, load_data
-from nas.train import (
+from nas.training.train import (
     LR_SCHEDULES,
     EpochResult,
     NonFiniteLossError,

@@ -26,10 +26,10 @@ from typing import Any
 from nas.bench.compute import SimulatedCompute
 from nas.bench.table import BenchTable, arch_key
 from nas.bench.targets import Point, reference
-from nas.controller import Candidate, Controller
-from nas.experiment import Experiment
-from nas.objectives import METRICS
+from nas.config.experiment import Experiment
+from nas.config.objectives import METRICS
 from nas.pareto import hypervolume, pareto_mask
+from nas.search.controller.core import Candidate, Controller
 from nas.space import load_space
 from nas.stopping import BudgetRule, ParetoASHA, PlateauRule, Spent
 from nas.stopping.promote import Promoter

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from nas.config.experiment import Experiment
+from nas.config.objectives import METRICS
 from nas.errors import ConfigError
-from nas.experiment import Experiment
-from nas.objectives import METRICS
 
 
 def with_bench_overrides(

@@ -9,8 +9,8 @@ from nas.bench.loop import BenchRun, run_bench
 from nas.bench.summary import aggregate, run_figures
 from nas.bench.table import BenchTable, load_table
 from nas.bench.targets import reference, true_hypervolume
+from nas.config.experiment import Experiment
 from nas.errors import ConfigError
-from nas.experiment import Experiment
 
 
 @dataclass

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from nas.builders.nb201 import params_to_arch
+from nas.config.experiment import BenchConfig, Experiment
 from nas.errors import ConfigError, did_you_mean
-from nas.experiment import BenchConfig, Experiment
 from nas.profile import Profile
 
 #: builder name -> params -> the architecture string of the table's ``arch_column``

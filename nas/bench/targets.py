@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from nas.bench.table import BenchTable
-from nas.experiment import Experiment
-from nas.objectives import METRICS
+from nas.config.experiment import Experiment
+from nas.config.objectives import METRICS
 from nas.pareto import hypervolume
 
 TARGETS = (0.95, 0.99, 1.0)

@@ -18,7 +18,7 @@ from nas.compress._util import WEIGHT_LAYERS, is_quantized
 from nas.compress.registry import CompressedModel
 from nas.data import Splits
 from nas.profile import count_flops, training_flops
-from nas.train import train
+from nas.training.train import train
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def finetune(
     keep_zeros: bool | None = None,
     **train_opts: Any,
 ) -> CompressedModel:
-    """Train a copy of ``cm.model`` on ``splits`` with :func:`nas.train.train` and return it as a new
+    """Train a copy of ``cm.model`` on ``splits`` with :func:`nas.training.train.train` and return it as a new
     :class:`CompressedModel` (``cm`` is not modified).
 
     ``keep_zeros`` (default: True after ``prune_unstructured``) holds zero weights at zero. ``train_opts`` go to

@@ -25,7 +25,7 @@ from nas.compress.quantize import quiet_quantization
 from nas.compress.registry import CompressedModel
 from nas.profile import count_flops
 from nas.profile.measure import latency_ms
-from nas.train import evaluate
+from nas.training.train import evaluate
 
 log = logging.getLogger(__name__)
 

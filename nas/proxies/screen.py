@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from nas.objectives import Direction
+from nas.config.objectives import Direction
 from nas.pareto import hypervolume, pareto_mask
 
 

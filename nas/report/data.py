@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from nas.breakeven import BreakEvenRow
-from nas.ledger import SearchBill
+from nas.cost.breakeven import BreakEvenRow
+from nas.cost.ledger import SearchBill
 from nas.pareto import hypervolume, pareto_mask
-from nas.scaling import ScalingReport, best_so_far, fit_trials
+from nas.report.scaling import ScalingReport, best_so_far, fit_trials
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,10 @@ class ReportData:
     baselines: classical baseline rows (``BaselineResult.row()``), plotted as labelled reference points.
     hypervolume: ``(cumulative training FLOPs, hypervolume)`` after each trial; :func:`hypervolume_history`
         computes it from ``trials`` and a reference point.
-    bill: the search's :class:`~nas.ledger.SearchBill` (``None``: no bill section content).
-    break_even: :class:`~nas.breakeven.BreakEvenRow` rows.
+    bill: the search's :class:`~nas.cost.ledger.SearchBill` (``None``: no bill section content).
+    break_even: :class:`~nas.cost.breakeven.BreakEvenRow` rows.
     scaling: curve name -> ``ScalingReport.to_dict()`` plus ``summary`` (see :func:`scaling_entries`), optionally
-        ``points`` ``[[compute, error], ...]``; ``None`` fits the trials here (:func:`nas.scaling.fit_trials`).
+        ``points`` ``[[compute, error], ...]``; ``None`` fits the trials here (:func:`nas.report.scaling.fit_trials`).
     """
 
     title: str
@@ -94,7 +94,7 @@ def hypervolume_history(rows: Sequence[Mapping[str, Any]], objectives: Sequence[
 
 
 def scaling_entries(reports: Mapping[str, ScalingReport]) -> dict[str, dict[str, Any]]:
-    """``ReportData.scaling`` from :func:`nas.scaling.fit_trials` results."""
+    """``ReportData.scaling`` from :func:`nas.report.scaling.fit_trials` results."""
     return {name: {**rep.to_dict(), "summary": rep.summary} for name, rep in reports.items()}
 
 
@@ -103,7 +103,7 @@ CURVES: dict[str, tuple[str, str]] = {
     "training": ("train_flops", "training FLOPs per trial"),
     "search": ("train_flops", "cumulative training FLOPs of the search"),
 }
-"""Scaling curve name -> (trial metric, x-axis label), as :func:`nas.scaling.fit_trials` names them."""
+"""Scaling curve name -> (trial metric, x-axis label), as :func:`nas.report.scaling.fit_trials` names them."""
 
 
 def curve_points(name: str, rows: Sequence[Mapping[str, Any]], error_floor: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:

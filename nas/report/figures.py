@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from nas.ledger import PARTS, SearchBill  # noqa: E402
-from nas.objectives import METRICS  # noqa: E402
+from nas.config.objectives import METRICS  # noqa: E402
+from nas.cost.ledger import PARTS, SearchBill  # noqa: E402
 from nas.report.data import ACCURACY, CURVES, pareto_flags  # noqa: E402
 
 DPI = 120

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.ledger import PARTS, SearchBill, check_accounting
+from nas.cost.ledger import PARTS, SearchBill, check_accounting
 from nas.report import figures
 from nas.report.data import ACCURACY, CURVES, ReportData, curve_points, resolved_scaling
 

@@ -4,7 +4,7 @@
 - :class:`PlateauRule`: stop when hypervolume gained per unit of compute over a trailing window falls too low.
 - :class:`BudgetRule`: stop at a total budget in training FLOPs, device-hours or wall time.
 
-Plain Python (numpy/moocore): the Ray Tune scheduler in ``nas.runner`` and the tabular backend in ``nas.bench``
+Plain Python (numpy/moocore): the Ray Tune scheduler in ``nas.search.backends.ray`` and the tabular backend in ``nas.bench``
 both drive these same objects.
 """
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import moocore
 import numpy as np
 
-from nas.objectives import Direction, sign
+from nas.config.objectives import Direction, sign
 
 
 def default_rungs(max_resource: int, eta: float = 3.0, min_resource: int = 1) -> tuple[int, ...]:

@@ -27,7 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
-from nas.objectives import Direction
+from nas.config.objectives import Direction
 from nas.pareto import losses, pareto_ranks
 from nas.stopping.asha import order
 from nas.surrogate.acquire import hv_gains

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from nas.objectives import Direction, sign
+from nas.config.objectives import Direction, sign
 from nas.pareto import hypervolume, losses, pareto_ranks
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from nas.experiment import SurrogateConfig
-from nas.objectives import Direction
+from nas.config.experiment import SurrogateConfig
+from nas.config.objectives import Direction
 from nas.pareto import default_reference
 from nas.space import Space
 from nas.surrogate.acquire import hv_gains, layer_front

@@ -42,9 +42,9 @@ from mlflow.utils.validation import _validate_batch_log_data
 from sqlalchemy import event, insert, select
 from sqlalchemy.engine import Engine
 
+from nas.durable.locks import store_lock
 from nas.errors import ConfigError
-from nas.locks import store_lock
-from nas.records import TrialRecord
+from nas.training.records import TrialRecord
 
 log = logging.getLogger(__name__)
 

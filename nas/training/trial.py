@@ -23,7 +23,7 @@ from nas.data import Splits, load_data
 from nas.profile import training_flops
 from nas.profile.measure import latency_ms
 from nas.space import Space, parse_space
-from nas.train import TrainResult, train
+from nas.training.train import TrainResult, train
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nas.breakeven import break_even
-from nas.ledger import SearchBill
+from nas.cost.breakeven import break_even
+from nas.cost.ledger import SearchBill
 from nas.report import ReportData, hypervolume_history, render_report
-from nas.tracking import client_for, default_tracking_uri, get_search_run, log_parent_extras, trial_runs
+from nas.tracking.tracker import (
+    client_for,
+    default_tracking_uri,
+    get_search_run,
+    log_parent_extras,
+    trial_runs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +58,8 @@ def build_report(run_id: str, out_dir: str | Path, *, tracking_uri: str | None =
     be = break_even(pareto, cost_flops, bill.energy_kwh if bill else None, reference, per_flop, all_rows=rows)
     base_rows: list[dict[str, Any]] = []
     if baselines:
-        from nas.baselines import fit_baselines
         from nas.data import load_data
+        from nas.report.baselines import fit_baselines
 
         data = json.loads(params.get("data_config", "{}")) or {"name": params.get("data", "digits"),
                                                                  "seed": int(params.get("data_seed", 0))}

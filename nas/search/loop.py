@@ -15,17 +15,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nas.controller import Controller
-from nas.experiment import Experiment
-from nas.ledger import bill_trial
-from nas.objectives import float32_size_mb
+from nas.config.experiment import Experiment
+from nas.config.objectives import float32_size_mb
+from nas.cost.ledger import bill_trial
 from nas.pareto import hypervolume, pareto_mask
-from nas.plots import hv_compute_png, pareto_png
-from nas.records import TrialRecord
+from nas.report.plots import hv_compute_png, pareto_png
+from nas.search.controller.core import Controller
 from nas.space import Space
 from nas.stopping import BudgetRule, ParetoASHA, PlateauRule, Spent, experiment_rungs
-from nas.tracking import SearchTracker
-from nas.trial import TrialSpec
+from nas.tracking.tracker import SearchTracker
+from nas.training.records import TrialRecord
+from nas.training.trial import TrialSpec
 
 log = logging.getLogger(__name__)
 

@@ -18,22 +18,22 @@ from pathlib import Path
 
 import torch
 
-from nas.controller import Controller
-from nas.energy import EnergyMeter
-from nas.environment import hardware, package_versions
+from nas.config.experiment import Experiment
+from nas.config.objectives import METRICS
+from nas.cost.energy import EnergyMeter
+from nas.cost.environment import hardware, package_versions
+from nas.cost.ledger import SearchBill, bill_search, effective_workers, search_card
 from nas.errors import ConfigError
-from nas.experiment import Experiment
-from nas.ledger import SearchBill, bill_search, effective_workers, search_card
-from nas.models import write_model_dir
-from nas.objectives import METRICS
 from nas.proxies.scorer import ArchitectureScorer, proxy_set
-from nas.records import TrialRecord
-from nas.resume import missing_child_runs, recover_records
-from nas.runner import cluster_resources, init_ray, run_trials
-from nas.search_loop import SearchLoop, SearchState, trial_seed
+from nas.search.backends.ray import cluster_resources, init_ray, run_trials
+from nas.search.controller.core import Controller
+from nas.search.loop import SearchLoop, SearchState, trial_seed
+from nas.search.resume import missing_child_runs, recover_records
 from nas.space import Space, load_space
-from nas.tracking import SearchTracker, client_for, get_search_run
-from nas.trial import cached_splits
+from nas.tracking.models import write_model_dir
+from nas.tracking.tracker import SearchTracker, client_for, get_search_run
+from nas.training.records import TrialRecord
+from nas.training.trial import cached_splits
 
 log = logging.getLogger(__name__)
 

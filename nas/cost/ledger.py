@@ -1,7 +1,7 @@
 """The bill of a search: compute, time by part of the machinery, energy, CO2 and money, per trial and in total.
 
 Everything here is plain data computed from what the search measured (trial records, driver timings, an energy
-reading); nothing is guessed except what :class:`nas.energy.EnergyConfig` says it estimates.
+reading); nothing is guessed except what :class:`nas.cost.energy.EnergyConfig` says it estimates.
 
 Time accounting
 ---------------
@@ -49,8 +49,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-from nas.energy import JOULES_PER_KWH, EnergyConfig, EnergyReading
-from nas.records import TrialRecord
+from nas.cost.energy import JOULES_PER_KWH, EnergyConfig, EnergyReading
+from nas.training.records import TrialRecord
 
 PREFIX = "nas_cost/"
 """The one reserved metric prefix of everything the ledger logs."""
@@ -88,7 +88,7 @@ LEDGER_PARTS = frozenset(k for k, p in PARTS.items() if p.kind in ("worker", "re
 
 
 class ResourcesLike(Protocol):
-    """What one trial holds (``nas.experiment.Resources``): CPU cores and a GPU fraction."""
+    """What one trial holds (``nas.config.experiment.Resources``): CPU cores and a GPU fraction."""
 
     cpu: float
     gpu: float
@@ -301,8 +301,8 @@ def bill_search(
     ``records``: every trial (complete, failed, interrupted). ``overhead_s``: driver-measured machinery seconds
     by part, keys ``<part>_s`` (``SearchResult.overhead_s``; ``total_s`` is ignored), disjoint. ``wall_s``: the
     search's wall time, s; ``workers``: trial slots held for it (see :func:`effective_workers`). ``resources``:
-    what one slot holds. ``measured_energy``: an :class:`~nas.energy.EnergyReading` of the whole search (an
-    :class:`~nas.energy.EnergyMeter` around it); a reading with nothing measured (method ``"estimated"``) is
+    what one slot holds. ``measured_energy``: an :class:`~nas.cost.energy.EnergyReading` of the whole search (an
+    :class:`~nas.cost.energy.EnergyMeter` around it); a reading with nothing measured (method ``"estimated"``) is
     ignored and energy is estimated from device-seconds held.
     ``concurrent_parts``: part names that overlap trials (reported, not added). ``started_at``: ``time.time()``
     when the search started (the clock of the records' timestamps); with it, :attr:`SearchBill.idle_by_phase_s`

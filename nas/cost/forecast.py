@@ -20,8 +20,8 @@ What is measured and what is assumed:
   factor of several. Architectures not timed use the line ``a + b × forward FLOPs`` fitted through the timed ones.
   Validation passes are counted at a third of a training sample each. ``seconds_per_tflop`` replaces the measurement (a figure from a
   past search). The machinery is left out unless ``overhead_ratio`` (a past search's
-  :attr:`nas.ledger.SearchBill.overhead_ratio`) is given.
-- **Energy, CO2, money (estimated)** from device-seconds with :class:`nas.energy.EnergyConfig`.
+  :attr:`nas.cost.ledger.SearchBill.overhead_ratio`) is given.
+- **Energy, CO2, money (estimated)** from device-seconds with :class:`nas.cost.energy.EnergyConfig`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ import torch
 from torch import nn
 
 from nas.builders import build
-from nas.energy import JOULES_PER_KWH, EnergyConfig
-from nas.ledger import ResourcesLike
+from nas.cost.energy import JOULES_PER_KWH, EnergyConfig
+from nas.cost.ledger import ResourcesLike
 from nas.profile import count_flops
 from nas.space import Space
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from nas.energy import EnergyConfig
+from nas.config.objectives import METRICS, Direction
+from nas.cost.energy import EnergyConfig
 from nas.errors import ConfigError, did_you_mean
-from nas.objectives import METRICS, Direction
 
 SAMPLERS = ("nsga2", "tpe", "gp", "random")
 OPTIMIZERS = ("adam", "adamw", "sgd")

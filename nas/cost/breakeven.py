@@ -2,7 +2,7 @@
 
 For each Pareto model cheaper than a reference model (by default the most accurate one, the model you would have
 deployed without caring about cost), each inference saves ``reference FLOPs - model FLOPs``. The search paid
-``search_cost_flops`` (its training FLOPs: :attr:`nas.ledger.SearchBill.train_flops`), so it is repaid after::
+``search_cost_flops`` (its training FLOPs: :attr:`nas.cost.ledger.SearchBill.train_flops`), so it is repaid after::
 
     inferences_to_repay_flops = search_cost_flops / (saved FLOPs per inference)
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nas.ledger import SearchBill
+from nas.cost.ledger import SearchBill
 
 
 @dataclass(frozen=True)

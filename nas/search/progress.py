@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from nas.search_loop import SearchState
+from nas.search.loop import SearchState
 
 
 def _fmt_s(s: float | None) -> str:

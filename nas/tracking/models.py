@@ -19,9 +19,15 @@ from torch import nn
 
 from nas.builders import build
 from nas.errors import ConfigError
-from nas.runner import MODULE_FILE, SCRIPT_FILE, WEIGHTS_FILE, load_module
 from nas.space import parse_space
-from nas.tracking import client_for, default_tracking_uri, download_model_dir, get_search_run, trial_runs
+from nas.tracking.tracker import (
+    client_for,
+    default_tracking_uri,
+    download_model_dir,
+    get_search_run,
+    trial_runs,
+)
+from nas.training.checkpoint import MODULE_FILE, SCRIPT_FILE, WEIGHTS_FILE, load_module
 
 _METRIC_COLS = ("val_accuracy", "mflops", "params", "latency_ms", "peak_mem_mb", "train_flops", "train_seconds")
 
@@ -127,7 +133,7 @@ def write_model_dir(d: str | Path, rec: Any, space: Any, input_shape: tuple[int,
 def export_model(run_id: str, out: str | Path, *, where: str | None = None, best: str = "val_accuracy",
                  tracking_uri: str | None = None) -> ParetoEntry:
     """Pick the best Pareto model meeting ``where`` and save it (``torch.save`` of weights + arch) to ``out``."""
-    from nas.objectives import METRICS
+    from nas.config.objectives import METRICS
     from nas.pareto import select
 
     entries = pareto_set(run_id, tracking_uri)

@@ -25,10 +25,10 @@ from optuna.storages.journal._file import get_lock_file  # the lock Optuna's own
 from optuna.trial import TrialState
 
 from nas.builders import build
+from nas.config.experiment import Experiment, training_dimension
+from nas.config.objectives import METRICS, float32_size_mb, sign
+from nas.durable.locks import store_lock
 from nas.errors import ConfigError
-from nas.experiment import Experiment, training_dimension
-from nas.locks import store_lock
-from nas.objectives import METRICS, float32_size_mb, sign
 from nas.pareto import default_reference
 from nas.profile import Profile, profile_model, training_flops
 from nas.proxies import ProxyRanker

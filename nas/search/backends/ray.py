@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 import socket
 import tempfile
 import time
@@ -29,7 +28,8 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from nas.errors import ConfigError
-from nas.trial import TrialSpec, cached_splits, run_trial
+from nas.training.checkpoint import MODULE_FILE, SCRIPT_FILE, WEIGHTS_FILE, load_module, save_module  # noqa: F401
+from nas.training.trial import TrialSpec, cached_splits, run_trial
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,6 @@ for _key, _value in {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUT
 FINAL_KEY = "nas_final"
 FAILED_KEY = "nas_failed"
 ERROR_KEY = "nas_error"
-WEIGHTS_FILE = "weights.pt"
-MODULE_FILE = "model.pt"  # a whole pickled module, for compressed models
-SCRIPT_FILE = "model.ts"  # the same as TorchScript, where a module cannot be pickled (FX-quantized graphs)
 
 
 class Observer(Protocol):
@@ -105,28 +102,6 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict
         raise ConfigError("--address" if address else "ray", "", f"cannot start or join Ray at {address or 'local'}: {e}",
                           "check the address (ray://host:10001 or host:6379) or unset RAY_ADDRESS to run locally") from None
     return ray.cluster_resources()
-
-
-def save_module(model: torch.nn.Module, folder: str | Path, input_shape: tuple[int, ...]) -> Path:
-    """Save a whole module: pickled when it can be, else traced to TorchScript (quantized FX graphs)."""
-    try:
-        path = Path(folder, MODULE_FILE)
-        torch.save(model, path)
-    except (AttributeError, TypeError, RuntimeError, pickle.PicklingError):
-        Path(folder, MODULE_FILE).unlink(missing_ok=True)
-        path = Path(folder, SCRIPT_FILE)
-        with torch.no_grad():
-            torch.jit.save(torch.jit.trace(model.eval(), torch.zeros(1, *input_shape)), str(path))
-    return path
-
-
-def load_module(folder: str | Path) -> torch.nn.Module | None:
-    """The module :func:`save_module` wrote in ``folder``, or None when there is none."""
-    if Path(folder, MODULE_FILE).is_file():
-        return torch.load(Path(folder, MODULE_FILE), map_location="cpu", weights_only=False)
-    if Path(folder, SCRIPT_FILE).is_file():
-        return torch.jit.load(str(Path(folder, SCRIPT_FILE)), map_location="cpu")
-    return None
 
 
 def _trainable(config: dict[str, Any]) -> None:

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from nas.compress.plan import apply_plan
-from nas.models import load_model_dir
-from nas.objectives import Direction
+from nas.config.objectives import Direction
 from nas.pareto import pareto_mask
-from nas.plots import pareto_png
-from nas.runner import MODULE_FILE, SCRIPT_FILE, save_module
-from nas.tracking import (
+from nas.report.plots import pareto_png
+from nas.tracking.models import load_model_dir
+from nas.tracking.tracker import (
     TAG_MERGED,
     client_for,
     default_tracking_uri,
@@ -35,7 +34,8 @@ from nas.tracking import (
     set_run_tags,
     trial_runs,
 )
-from nas.trial import cached_splits
+from nas.training.checkpoint import MODULE_FILE, SCRIPT_FILE, save_module
+from nas.training.trial import cached_splits
 
 log = logging.getLogger(__name__)
 

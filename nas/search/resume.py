@@ -12,8 +12,8 @@ import logging
 import optuna
 from optuna.trial import TrialState
 
-from nas.controller import REASON_ATTR, RECORD_ATTR, SAVED_ATTR, STATUS_ATTR, Controller
-from nas.records import TrialRecord
+from nas.search.controller.core import REASON_ATTR, RECORD_ATTR, SAVED_ATTR, STATUS_ATTR, Controller
+from nas.training.records import TrialRecord
 
 log = logging.getLogger(__name__)
 

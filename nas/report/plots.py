@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from nas.objectives import METRICS, Direction  # noqa: E402
+from nas.config.objectives import METRICS, Direction  # noqa: E402
 
 
 def _label(name: str) -> str:

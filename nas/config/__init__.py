@@ -1,0 +1,1 @@
+"""Configuration: the experiment schema and the table of metrics."""

@@ -1,0 +1,1 @@
+"""What a search cost: the ledger, energy, forecasts, break-even, the machine it ran on."""

@@ -1,0 +1,1 @@
+"""Crash-safe local files: cross-process locks."""

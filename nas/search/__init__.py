@@ -1,0 +1,1 @@
+"""The search: one loop over pluggable backends, the controller, resume, live progress."""

@@ -1,0 +1,1 @@
+"""The controller: Optuna study, proposals, constraints, screening."""

@@ -1,0 +1,1 @@
+"""The only package importing MLflow: store, runs, writer thread, read-back, models."""
