@@ -64,9 +64,36 @@ def hypervolume(
     return float(moocore.hypervolume(loss[keep], ref=ref))
 
 
-def default_reference(rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[str, Direction]]) -> dict[str, float]:
-    """A reference point when none was given: 0 for maximized metrics, 1.1 × the largest seen for minimized."""
-    return {name: 0.0 if d == "maximize" else 1.1 * max((r[name] for r in rows), default=1.0) for name, d in objectives}
+#: headroom past the largest value seen of a minimized cost: sampled values (a few architectures) need more
+#: than values covering the whole space (a table's column)
+SAMPLED_MARGIN, EXHAUSTIVE_MARGIN = 1.1, 1.01
+
+
+def reference_point(
+    objectives: Sequence[tuple[str, Direction]],
+    seen: Mapping[str, Sequence[float]],
+    *,
+    given: Mapping[str, float] | None = None,
+    margin: float = SAMPLED_MARGIN,
+) -> dict[str, float]:
+    """The hypervolume reference point, the one rule of the project.
+
+    Per objective: ``given`` where set (a configured reference, a constraint's bound); else, from the values
+    ``seen`` of it (costs: known before training), ``margin`` × the largest for a minimized metric and the
+    smallest / ``margin`` for a maximized one; else (no values: a trained metric such as accuracy) 0 for a
+    maximized metric and 1 for a minimized one (a fraction, e.g. an error rate).
+    """
+    given = given or {}
+    out: dict[str, float] = {}
+    for name, d in objectives:
+        values = [float(v) for v in seen.get(name, ()) if math.isfinite(float(v))]
+        if name in given:
+            out[name] = float(given[name])
+        elif values:
+            out[name] = margin * max(values) if d == "minimize" else min(values) / margin
+        else:
+            out[name] = 0.0 if d == "maximize" else 1.0
+    return out
 
 
 _OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq, "!=": operator.ne}

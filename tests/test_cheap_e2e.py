@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from nas.config.experiment import load_experiment
 from nas.search.api import run_search
-from nas.search.controller.core import STATUS_ATTR, open_storage
+from nas.search.controller import STATUS_ATTR, open_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import yaml
 from conftest import FIXTURES
 from mlflow import MlflowClient
 
-from nas.search.controller.core import open_storage
+from nas.search.controller import open_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ import pytest
 from conftest import FIXTURES
 
 from nas.config.experiment import parse_experiment
-from nas.search.controller.core import SAMPLERS, STATUS_ATTR, Controller, NoFeasibleCandidateError
+from nas.search.controller import SAMPLERS, STATUS_ATTR, Controller, NoFeasibleCandidateError
 from nas.space import load_space
 
 SPACE = FIXTURES / "tiny_cnn.yaml"

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 from nas.config.experiment import load_experiment
 from nas.search.api import SearchAbortedError, run_search
-from nas.search.controller.core import open_storage
+from nas.search.controller import open_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

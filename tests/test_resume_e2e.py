@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from nas.config.experiment import load_experiment
 from nas.pareto import pareto_mask
 from nas.search.api import run_search
-from nas.search.controller.core import open_storage
+from nas.search.controller import open_storage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

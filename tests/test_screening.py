@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from nas.config.experiment import parse_experiment
 from nas.proxies.screen import pick_candidate, predict_accuracy
-from nas.search.controller.core import SAMPLERS, STATUS_ATTR, Controller, NoFeasibleCandidateError
+from nas.search.controller import SAMPLERS, STATUS_ATTR, Controller, NoFeasibleCandidateError
 from nas.space import load_space
 
 OBJ = [("val_accuracy", "maximize"), ("mflops", "minimize")]

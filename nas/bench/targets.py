@@ -13,12 +13,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from nas.bench.table import BenchTable
 from nas.config.experiment import Experiment
 from nas.config.objectives import METRICS
-from nas.pareto import hypervolume
+from nas.pareto import EXHAUSTIVE_MARGIN, hypervolume, reference_point
 
 TARGETS = (0.95, 0.99, 1.0)
 
@@ -35,18 +33,12 @@ class Point:
 
 
 def reference(exp: Experiment, table: BenchTable) -> dict[str, float]:
-    """``bench.reference`` where given; else 0 for an accuracy and 1.01 × the table's largest value for a
-    minimized cost (0.99 × its smallest for a maximized one). Costs are free lookups, so this peeks at nothing."""
-    out: dict[str, float] = {}
-    for o in exp.objectives:
-        if o.name in exp.bench.reference:
-            out[o.name] = float(exp.bench.reference[o.name])
-        elif METRICS[o.name].source == "train":
-            out[o.name] = 0.0
-        else:
-            v = table.values(o.name)
-            out[o.name] = 1.01 * float(np.max(v)) if o.direction == "minimize" else 0.99 * float(np.min(v))
-    return out
+    """``bench.reference`` where given; else :func:`nas.pareto.reference_point` over each cost's whole column
+    (0 for an accuracy; 1.01 × the largest value of a minimized cost). Costs are free lookups: this peeks at
+    nothing a search would pay for."""
+    objectives = [(o.name, o.direction) for o in exp.objectives]
+    seen = {o.name: table.values(o.name).tolist() for o in exp.objectives if METRICS[o.name].source != "train"}
+    return reference_point(objectives, seen, given=exp.bench.reference, margin=EXHAUSTIVE_MARGIN)
 
 
 def table_rows(exp: Experiment, table: BenchTable) -> list[dict[str, float]]:

@@ -24,6 +24,7 @@ from nas.cost.energy import EnergyMeter
 from nas.cost.environment import hardware, package_versions
 from nas.cost.ledger import SearchBill, bill_search, effective_workers, search_card
 from nas.errors import ConfigError
+from nas.pareto import reference_point as pareto_reference_point
 from nas.proxies.scorer import ArchitectureScorer, proxy_set
 from nas.search.backends.ray import cluster_resources, init_ray, run_trials
 from nas.search.controller.core import Controller
@@ -36,6 +37,9 @@ from nas.training.records import TrialRecord
 from nas.training.trial import cached_splits
 
 log = logging.getLogger(__name__)
+
+#: seeds of the random architectures that set the hypervolume reference (apart from other probes' seeds)
+REFERENCE_SEED_BASE = 10_000
 
 
 class SearchAbortedError(RuntimeError):
@@ -57,27 +61,20 @@ class SearchResult:
 
 
 def reference_point(exp: Experiment, controller: Controller, samples: int = 16) -> dict[str, float]:
-    """Hypervolume reference, fixed for the whole search: 0 for accuracy; for a cost, its constraint's max when
-    set, else 1.1 × the largest value among ``samples`` seeded random architectures of the space."""
-    caps = {c.metric: c.max for c in exp.constraints if c.max is not None}
+    """Hypervolume reference, fixed for the whole search (:func:`nas.pareto.reference_point`): a cost's
+    constraint max when set, else 1.1 × the largest value among ``samples`` seeded random architectures."""
+    caps = {c.metric: float(c.max) for c in exp.constraints if c.max is not None}
     need = [o.name for o in exp.objectives if METRICS[o.name].source == "profile" and o.name not in caps]
     seen: dict[str, list[float]] = {name: [] for name in need}
     for i in range(samples if need else 0):
         try:
-            prof = controller.profile(controller.space.sample_random(10_000 + i))
+            prof = controller.profile(controller.space.sample_random(REFERENCE_SEED_BASE + i))
         except Exception:  # an unbuildable sample says nothing about the reference
             continue
         for name in need:
             seen[name].append(controller.metric_value(prof, name))
-    ref: dict[str, float] = {}
-    for o in exp.objectives:
-        if METRICS[o.name].source == "train":
-            ref[o.name] = 0.0 if o.direction == "maximize" else 1.0
-        elif o.name in caps:
-            ref[o.name] = float(caps[o.name])
-        else:
-            ref[o.name] = 1.1 * max(seen[o.name] or [1.0])
-    return ref
+    objectives = [(o.name, o.direction) for o in exp.objectives]
+    return pareto_reference_point(objectives, seen, given={k: v for k, v in caps.items() if k in dict(objectives)})
 
 
 def ray_storage_for(exp: Experiment) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 
 from nas.config.experiment import SurrogateConfig
 from nas.config.objectives import Direction
-from nas.pareto import default_reference
+from nas.pareto import reference_point
 from nas.space import Space
 from nas.surrogate.acquire import hv_gains, layer_front
 from nas.surrogate.encode import Encoder
@@ -98,7 +98,8 @@ class SurrogateProposer:
         values = np.array([[optimistic[i] if name == self.accuracy else float(costs[i][name])
                             for name, _ in self.objectives] for i in range(len(cands))])
         drawn_rows = [{**c, self.accuracy: 0.0} for c in costs]
-        ref = {**default_reference(self.rows + drawn_rows, self.objectives), **self.reference,
+        seen = {n: [r[n] for r in self.rows + drawn_rows] for n, _ in self.objectives if n != self.accuracy}
+        ref = {**reference_point(self.objectives, seen, given=self.reference),
                self.accuracy: float(accuracies.min()) - 1e-9}
         bar = layer_front(self.rows, self.objectives, self.cfg.layers)
         gains = hv_gains(bar, values, self.objectives, ref)

@@ -17,24 +17,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import optuna
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import get_lock_file  # the lock Optuna's own append takes
 from optuna.trial import TrialState
 
 from nas.builders import build
 from nas.config.experiment import Experiment, training_dimension
-from nas.config.objectives import METRICS, float32_size_mb, sign
+from nas.config.objectives import METRICS
 from nas.durable.locks import store_lock
-from nas.errors import ConfigError
-from nas.pareto import default_reference
 from nas.profile import Profile, profile_model, training_flops
-from nas.proxies import ProxyRanker
-from nas.proxies.screen import pick_candidate, predict_accuracy
+from nas.search.controller import feasibility
+from nas.search.controller.samplers import make_sampler
+from nas.search.controller.screening import Scorer, Screening, prior_params
+from nas.search.controller.storage import Storage, open_storage
 from nas.space import Space
-from nas.stopping.asha import experiment_rungs, order
+from nas.stopping.asha import experiment_rungs
 from nas.surrogate.propose import SurrogateProposer
 
 log = logging.getLogger(__name__)
@@ -43,51 +39,8 @@ STATUS_ATTR = "nas_status"
 REASON_ATTR = "nas_reason"
 SAVED_ATTR = "nas_saved_train_flops"
 RECORD_ATTR = "nas_record"  # the trial's record as JSON: the durable ledger a resumed search rebuilds from
-
-
-def _nsga2(exp: Experiment) -> optuna.samplers.BaseSampler:
-    pop = exp.search.population_size or max(8, min(50, exp.search.trials // 3))
-    return optuna.samplers.NSGAIISampler(population_size=pop, seed=exp.search.seed)
-
-
-SAMPLERS: dict[str, Callable[[Experiment], optuna.samplers.BaseSampler]] = {
-    "nsga2": _nsga2,
-    "tpe": lambda exp: optuna.samplers.TPESampler(
-        seed=exp.search.seed, multivariate=True, constant_liar=True,
-        n_startup_trials=max(4, min(10, exp.search.trials // 3)),
-    ),
-    "gp": lambda exp: optuna.samplers.GPSampler(seed=exp.search.seed),
-    "random": lambda exp: optuna.samplers.RandomSampler(seed=exp.search.seed),
-}
-
-
-def open_storage(storage: str | optuna.storages.BaseStorage | None) -> str | optuna.storages.BaseStorage | None:
-    """An Optuna storage from ``search.storage``: an RDB URL as is, any other string as a journal file path.
-
-    The journal is written under Optuna's file lock (safe for several processes) and flushed to the OS at every
-    append, without Optuna's per-append ``fsync``: it survives the death of any process (a ``kill -9`` of the
-    driver loses nothing) but not a power cut, the same guarantee as the tracking store's WAL mode. That takes the
-    study's cost from ~31 to a few ms per trial (docs/DESIGN.md).
-    """
-    if storage is None or not isinstance(storage, str) or "://" in storage:
-        return storage
-    return JournalStorage(_FlushedJournalFile(storage))
-
-
-class _FlushedJournalFile(JournalFileBackend):
-    """Optuna's journal file backend, appending under its lock, flushed but not fsynced (see open_storage)."""
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-        with get_lock_file(self._lock), open(self._file_path, "ab") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-
-
-def make_sampler(exp: Experiment) -> optuna.samplers.BaseSampler:
-    """The sampler named by ``search.sampler``, seeded. NSGA-II, TPE and GP read each trial's constraint values
-    (``Trial.set_constraint``; feasible when all are <= 0) and prefer feasible trials."""
-    return SAMPLERS[exp.search.sampler](exp)
+#: the proxy objective value told for a trial without a score (rejected, or its proxy failed): the worst
+WORST_PROXY = -1e300
 
 
 @dataclass(frozen=True)
@@ -146,19 +99,18 @@ class Controller:
         input_shape: tuple[int, ...],
         num_classes: int,
         train_samples_per_trial: int,
-        storage: str | optuna.storages.BaseStorage | None = None,
+        storage: Storage = None,
         study_name: str | None = None,
         profiler: Callable[[Mapping[str, Any]], Profile] | None = None,
-        scorer: Callable[[Mapping[str, Any]], dict[str, float]] | None = None,
+        scorer: Scorer | None = None,
         reference: Mapping[str, float] | None = None,
     ) -> None:
         self.exp, self.space = experiment, space
         self.profiler, self.scorer = profiler, scorer
         self.reference = dict(reference) if reference else None
-        self.ranker = ProxyRanker()
-        self.observed: list[dict[str, float]] = []  # objective rows of complete trials, for screening
-        self._scores: dict[int, dict[str, float]] = {}
-        self._accuracies: dict[int, float] = {}
+        objectives = [(o.name, o.direction) for o in experiment.objectives]
+        acc = self._accuracy_objective()
+        self.screening = Screening(experiment, objectives, acc[0] if acc else None, self.reference)
         px = experiment.proxy
         self.proxy_objective = px.name if px.use == "objective" and scorer is not None else None
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
@@ -181,9 +133,8 @@ class Controller:
         self._arch: dict[int, tuple[dict[str, Any], Profile]] = {}  # trial -> (params, profile), while in flight
         es = experiment.early_stopping
         self._rungs = experiment_rungs(es.method, es.rungs, experiment.training.epochs, es.eta)
-        acc = self._accuracy_objective()
         self.surrogate = SurrogateProposer(
-            space, experiment.surrogate, [(o.name, o.direction) for o in experiment.objectives], acc[0],
+            space, experiment.surrogate, objectives, acc[0],
             reference, self._costs_if_feasible, experiment.search.seed,
         ) if experiment.surrogate.enabled and acc is not None else None
 
@@ -217,7 +168,7 @@ class Controller:
             pool.append(self._with_scores(cand) if self.scorer is not None else cand)
         if len(pool) == 1:
             return self._remember(pool[0])
-        chosen = self._screen(pool)
+        chosen = pool[self._screen(pool)]
         for c in pool:
             if c is not chosen:
                 self.tell_pruned(c.number, f"screened out by proxy {self.active_proxy()} before training",
@@ -237,7 +188,7 @@ class Controller:
         constraint: what the surrogate may propose."""
         try:
             profile = self.profile(params)
-            if any(v > 0 for v in self._violations(profile).values()):
+            if not feasibility.is_feasible(self._violations(profile)):
                 return None
             return self.costs(profile)
         except Exception:
@@ -249,12 +200,8 @@ class Controller:
                 if METRICS[o.name].source != "train"}
 
     def _violations(self, profile: Profile) -> dict[str, float]:
-        """Each hard constraint's violation (> 0: broken), ``trial_tflops`` included when capped."""
-        violations = {c.metric: c.violation(self.metric_value(profile, c.metric)) for c in self.exp.constraints}
-        cap = self.exp.budget.trial_tflops
-        if cap is not None:
-            violations["trial_tflops"] = max(0.0, self.train_flops(profile) / 1e12 - cap)
-        return violations
+        """Each hard constraint's violation (> 0: broken): :func:`feasibility.violations`."""
+        return feasibility.violations(self.exp, profile, self.train_flops(profile))
 
     def observe_rung(self, number: int, accuracy: float) -> None:
         """Trial ``number``'s accuracy at the first early-stopping rung: what the surrogate learns under early
@@ -287,7 +234,7 @@ class Controller:
             violations = self._violations(profile)
             for metric, v in violations.items():
                 trial.set_constraint(metric, v)
-            if any(v > 0 for v in violations.values()):
+            if not feasibility.is_feasible(violations):
                 self._reject(trial, profile, violations)
                 continue
             self._live[trial.number] = trial
@@ -308,26 +255,20 @@ class Controller:
     def _with_scores(self, cand: Candidate) -> Candidate:
         assert self.scorer is not None
         t0 = time.perf_counter()
-        try:
-            scores = {k: float(v) for k, v in self.scorer(cand.params).items()}
-        except Exception as e:  # a proxy that fails says nothing about this candidate
-            log.warning("proxy scoring failed for trial %d: %s", cand.number, e)
-            scores = {}
+        scores = self.screening.score(cand.number, self.scorer, cand.params)
         self.stats.proxy_seconds += time.perf_counter() - t0
-        self._scores[cand.number] = scores
         trial = self._live[cand.number]
         for k, v in scores.items():
             trial.set_user_attr(f"proxy_{k}", v)
         return Candidate(cand.number, cand.params, cand.training, cand.profile, cand.propose_seconds, scores=scores)
 
     def active_proxy(self) -> str:
-        """The proxy trusted now: the configured one (or, for ``auto``, the best seen) when it beats ``params``
-        by online Spearman ρ over at least ``proxy.min_pairs`` trained trials; ``params`` otherwise."""
-        return self.ranker.best_proxy(min_pairs=self.exp.proxy.min_pairs)
+        """The proxy trusted now (:meth:`Screening.active`)."""
+        return self.screening.active()
 
     def proxy_correlations(self) -> dict[str, float]:
         """Each proxy's Spearman ρ with trained accuracy so far (NaN until defined)."""
-        return self.ranker.correlations()
+        return self.screening.correlations()
 
     @property
     def accuracy_name(self) -> str | None:
@@ -339,86 +280,29 @@ class Controller:
         train = [(o.name, o.direction) for o in self.exp.objectives if METRICS[o.name].source == "train"]
         return train[0] if len(train) == 1 and train[0][1] == "maximize" else None
 
-    def _screen(self, pool: list[Candidate]) -> Candidate:
-        acc = self._accuracy_objective()
-        name = self.active_proxy()
-        pairs = [(self._scores[n].get(name, math.nan), a) for n, a in self._pairs() if n in self._scores]
-        pairs = [(s, a) for s, a in pairs if math.isfinite(s)]
-        if acc is None or len(pairs) < self.exp.proxy.min_pairs:
-            return pool[0]  # no evidence yet: the sampler's own choice
-        predicted = predict_accuracy(pairs, [c.scores.get(name, math.nan) for c in pool])
+    def _screen(self, pool: list[Candidate]) -> int:
         rows = []
-        for c, p in zip(pool, predicted, strict=True):
+        for c in pool:
             assert c.profile is not None
-            row = {o.name: self.metric_value(c.profile, o.name) for o in self.exp.objectives if o.name != acc[0]}
-            rows.append({**row, acc[0]: p})
-        objectives = [(o.name, o.direction) for o in self.exp.objectives]
-        best, _ = pick_candidate(rows, self.observed, objectives, self.reference or default_reference(rows + self.observed, objectives))
-        return pool[best]
-
-    def _pairs(self) -> list[tuple[int, float]]:
-        acc = self._accuracy_objective()
-        if acc is None:
-            return []
-        return list(self._accuracies.items())
+            rows.append({o.name: self.metric_value(c.profile, o.name) for o in self.exp.objectives
+                         if o.name != self.accuracy_name})
+        return self.screening.choose(rows, [c.scores for c in pool])
 
     def seed_prior(self) -> int:
-        """``proxy.use: prior``: score ``prior_samples`` seeded random feasible architectures and enqueue the
-        ``prior_top`` that best cover (proxy score, costs) as the sampler's first trials. Returns how many."""
-        px = self.exp.proxy
-        if px.use != "prior" or self.scorer is None or len(self.study.trials) > 0:
+        """``proxy.use: prior``: enqueue the ``prior_top`` best-covering of ``prior_samples`` scored random
+        feasible architectures (:func:`prior_params`) as the sampler's first trials. Returns how many."""
+        if self.exp.proxy.use != "prior" or self.scorer is None or len(self.study.trials) > 0:
             return 0
-        rows, params_list = [], []
         t0 = time.perf_counter()
-        for i in range(px.prior_samples):
-            params = self.space.sample_random(30_000 + self.exp.search.seed * 1_000 + i)
-            try:
-                profile = self.profile(params)
-                scores = self.scorer(params)
-            except Exception:
-                continue
-            if any(c.violation(self.metric_value(profile, c.metric)) > 0 for c in self.exp.constraints):
-                continue
-            name = px.name if px.name != "auto" else "naswot" if "naswot" in scores else next(iter(scores))
-            row = {o.name: self.metric_value(profile, o.name) for o in self.exp.objectives
-                   if METRICS[o.name].source == "profile"}
-            rows.append({**row, "proxy": scores.get(name, math.nan)})
-            params_list.append(params)
+        chosen = prior_params(self.exp, self.space, self.scorer, self._costs_if_feasible)
         self.stats.proxy_seconds += time.perf_counter() - t0
-        objectives = [(k, d) for k, d in [(o.name, o.direction) for o in self.exp.objectives] if k in (rows[0] if rows else {})]
-        losses = np.array([[sign(d) * r[k] for k, d in [*objectives, ("proxy", "maximize")]] for r in rows])
-        chosen = order(losses)[: px.prior_top] if rows else []
-        for i in chosen:
-            self.study.enqueue_trial(params_list[i], skip_if_exists=True)
+        for params in chosen:
+            self.study.enqueue_trial(params, skip_if_exists=True)
         return len(chosen)
 
     def check_feasible(self, samples: int = 64, max_seconds: float = 20.0) -> None:
-        """Refuse constraints that no architecture of the space meets, before anything is written or trained:
-        profile up to ``samples`` seeded random architectures and raise ConfigError when none is feasible."""
-        if not self.exp.constraints:
-            return
-        start, tried, closest = time.perf_counter(), 0, {}
-        for i in range(samples):
-            try:
-                profile = self.profile(self.space.sample_random(20_000 + i))
-            except Exception:  # unbuildable samples are a trial-time failure, not a constraint problem
-                continue
-            tried += 1
-            values = {c.metric: self.metric_value(profile, c.metric) for c in self.exp.constraints}
-            if all(c.violation(values[c.metric]) == 0 for c in self.exp.constraints):
-                return
-            for m, v in values.items():
-                closest[m] = min(closest.get(m, v), v)
-            if time.perf_counter() - start > max_seconds:
-                break
-        if tried == 0:
-            return
-        raise ConfigError(
-            self.exp.source, "constraints",
-            f"none of {tried} random architectures of {self.space.source} meets the constraints "
-            f"(smallest values seen: {', '.join(f'{m}={v:.4g}' for m, v in closest.items())})",
-            "loosen the bounds in `constraints` or give the space smaller architectures",
-        )
+        """Refuse hard constraints that no architecture of the space meets (:func:`feasibility.check_feasible`)."""
+        feasibility.check_feasible(self.exp, self.space, self.profile, self.train_flops, samples, max_seconds)
 
     def profile(self, params: Mapping[str, Any]) -> Profile:
         """The candidate's profile; an architecture seen before (categorical spaces repeat them) is not rebuilt."""
@@ -444,14 +328,7 @@ class Controller:
     def _metric_names(self) -> list[str]:
         return [o.name for o in self.exp.objectives] + [c.metric for c in self.exp.constraints]
 
-    @staticmethod
-    def metric_value(profile: Profile, name: str) -> float:
-        if name == "size_mb":  # float32 weights; the trial measures the real file size after training/compression
-            return float32_size_mb(profile.params)
-        value = getattr(profile, name)
-        if value is None:
-            raise ValueError(f"metric {name!r} is not measurable here (profiling returned None)")
-        return float(value)
+    metric_value = staticmethod(feasibility.metric_value)
 
     def _sample_training(self, trial: optuna.Trial) -> dict[str, Any]:
         t = self.exp.training
@@ -475,7 +352,7 @@ class Controller:
         trial.set_user_attr(REASON_ATTR, ", ".join(f"{m} exceeds its bound by {v:.4g}" for m, v in violations.items() if v > 0))
         values = [
             0.0 if METRICS[o.name].source == "train" else self.metric_value(profile, o.name) for o in self.exp.objectives
-        ] + [-1e300] * bool(self.proxy_objective)
+        ] + [WORST_PROXY] * bool(self.proxy_objective)
         self.study.tell(trial, values)
         log.debug("trial %d rejected before training: %s", trial.number, violations)
 
@@ -493,20 +370,16 @@ class Controller:
             trial.set_user_attr(RECORD_ATTR, record)
         values = [float(metrics[o.name]) for o in self.exp.objectives]
         if self.proxy_objective:
-            values.append(self._scores.get(number, {}).get(self.proxy_objective, float("nan")))
+            values.append(self.screening.scores.get(number, {}).get(self.proxy_objective, math.nan))
             if not math.isfinite(values[-1]):
-                values[-1] = -1e300  # a failed proxy: worst possible, not a crash
+                values[-1] = WORST_PROXY  # a failed proxy: worst possible, not a crash
         self.study.tell(trial, values)
         self.stats.told_complete += 1
-        self.observed.append({o.name: float(metrics[o.name]) for o in self.exp.objectives})
-        acc = self._accuracy_objective()
+        self.screening.learn(number, metrics)
+        acc = self.accuracy_name
         if acc is not None and not self._rungs:  # no rung to learn from: the surrogate learns full accuracies
-            self.observe_rung(number, float(metrics.get(acc[0], math.nan)))
+            self.observe_rung(number, float(metrics.get(acc, math.nan)))
         self._arch.pop(number, None)
-        if acc is not None and math.isfinite(float(metrics.get(acc[0], math.nan))):
-            self._accuracies[number] = float(metrics[acc[0]])
-            if number in self._scores:
-                self.ranker.add(self._scores[number], self._accuracies[number])
 
     def tell_pruned(self, number: int, reason: str, record: str | None = None, status: str = "pruned") -> None:
         """Tell Optuna a trial was stopped before its full training (early stopping, budget, screening): state
