@@ -127,6 +127,7 @@ def run_trial(
     result = train(
         model, splits, epochs=int(t["epochs"]), batch_size=int(spec.data.get("batch_size", 64)),
         optimizer=t.get("optimizer", "adam"), lr=float(t["lr"]), weight_decay=float(t.get("weight_decay", 0.0)),
+        momentum=float(t.get("momentum", 0.9)), lr_schedule=t.get("lr_schedule", "cosine"),
         device=device, amp=bool(t.get("amp", False)), seed=spec.seed, max_seconds=t.get("max_seconds"),
         on_epoch=_on_epoch,
     )

@@ -333,8 +333,8 @@ class Controller:
     def _sample_training(self, trial: optuna.Trial) -> dict[str, Any]:
         t = self.exp.training
         caps = [c for c in (t.max_seconds, self.exp.budget.trial_seconds) if c is not None]
-        out: dict[str, Any] = {"epochs": t.epochs, "optimizer": t.optimizer, "amp": t.amp,
-                               "max_seconds": min(caps) if caps else None}
+        out: dict[str, Any] = {"epochs": t.epochs, "optimizer": t.optimizer, "momentum": t.momentum,
+                               "lr_schedule": t.lr_schedule, "amp": t.amp, "max_seconds": min(caps) if caps else None}
         for key in ("lr", "weight_decay"):
             v = getattr(t, key)
             out[key] = training_dimension(v, key, self.exp.source).suggest(trial) if isinstance(v, Mapping) else v
