@@ -161,3 +161,19 @@ def test_report_from_the_nb201_table(tmp_path):
     text = render_report(data, tmp_path).read_text()
     assert text.count("<img ") == 6  # 2 Pareto, hypervolume, 3 scaling
     assert "No bill recorded" in text
+
+
+def test_search_plots_one_panel_per_cost_with_given_flags():
+    """The search loop's and the compress stage's calls: flags given, every cost objective its own panel."""
+    import io
+
+    from matplotlib.image import imread
+
+    from nas.report.figures import hypervolume_png, pareto_png
+
+    rows = [{"val_accuracy": 0.9, "mflops": 2.0, "params": 10}, {"val_accuracy": 0.8, "mflops": 1.0, "params": 30},
+            {"val_accuracy": 0.7, "mflops": 3.0, "params": 20}]
+    objectives = [("val_accuracy", "maximize"), ("mflops", "minimize"), ("params", "minimize")]
+    png = pareto_png(rows, objectives, "t", pareto=[True, True, False])
+    assert imread(io.BytesIO(png)).shape[1] > 1.5 * imread(io.BytesIO(pareto_png(rows, objectives[:2], "t"))).shape[1]
+    assert hypervolume_png([(1e12, 0.1), (3e12, 0.2)], objectives, "hv", stop="budget reached").startswith(b"\x89PNG")

@@ -21,7 +21,7 @@ from typing import Any
 from nas.compress.plan import apply_plan
 from nas.config.objectives import Direction
 from nas.pareto import pareto_mask
-from nas.report.plots import pareto_png
+from nas.report.figures import pareto_png
 from nas.tracking.models import load_model_dir
 from nas.tracking.tracker import (
     TAG_MERGED,
@@ -111,9 +111,10 @@ def compress_search(run_id: str, *, methods: list[str], finetune_epochs: int = 0
     log_parent_extras(client, run_id, {"nas_cost/compress_tflops": spent_mflops / 1e6,
                                        "nas_cost/compress_s": time.perf_counter() - t0},
                       {"compressed.json": json.dumps(table, indent=2),
-                       "pareto_compressed.png": pareto_png(all_rows, mask, objectives,
+                       "pareto_compressed.png": pareto_png(all_rows, objectives,
                                                            f"{len(merged)} on the merged front of "
-                                                           f"{len(pareto)} trials + {len(rows)} compressed")})
+                                                           f"{len(pareto)} trials + {len(rows)} compressed",
+                                                           pareto=mask)})
     return rows, merged
 
 

@@ -41,8 +41,6 @@ from numbers import Number
 from typing import Any
 
 import torch
-from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
-from fvcore.nn.jit_analysis import _IGNORED_OPS
 from fvcore.nn.jit_handles import (
     bmm_flop_jit,
     conv_flop_count,
@@ -52,8 +50,10 @@ from fvcore.nn.jit_handles import (
     norm_flop_counter,
 )
 from torch import nn
-from torch.jit import _get_trace_graph
 
+from nas._compat import FVCORE_DEFAULT_OPS as _DEFAULT_SUPPORTED_OPS  # fvcore's and torch's private APIs
+from nas._compat import FVCORE_IGNORED_OPS as _IGNORED_OPS
+from nas._compat import get_trace_graph as _get_trace_graph
 from nas.profile._modes import eval_mode
 
 log = logging.getLogger(__name__)

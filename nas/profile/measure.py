@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nas import _compat
 from nas.profile._modes import eval_mode
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def _cpu_peak_mb(fn: Callable[[], object]) -> float | None:
         fn()
     try:
         events = [e for e in prof.kineto_results.events() if e.name() == "[memory]"]
-        cpu = torch._C._autograd.DeviceType.CPU
+        cpu = _compat.AutogradDeviceType.CPU  # a private torch enum
         deltas = [e.nbytes() for e in sorted(events, key=lambda e: e.start_ns()) if e.device_type() == cpu]
     except AttributeError as err:  # the profiler's result API changed
         log.warning("peak_memory_mb: cannot read the profiler memory events (%s)", err)

@@ -87,8 +87,8 @@ def _pareto(page: _Page, d: ReportData) -> None:
     page.note("Every trial in grey, the search's Pareto set (all objectives) in red, the two-objective front as a "
               "step line; classical baselines (fitted on the same split) as labelled blue markers.")
     for cost in costs:
-        page.image(f"pareto_{cost}.png", figures.pareto_png(d.trials, d.objectives, cost, d.baselines,
-                                                             f"{d.title}: accuracy against {cost}"),
+        page.image(f"pareto_{cost}.png", figures.pareto_png(d.trials, d.objectives, f"{d.title}: accuracy against {cost}",
+                                                             costs=[cost], baselines=d.baselines),
                    f"accuracy against {cost}")
     if d.baselines:
         rows = [(b.get("name", b.get("trial")), 100 * b[ACCURACY] if isinstance(b.get(ACCURACY), float) else None,

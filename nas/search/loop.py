@@ -19,7 +19,7 @@ from nas.config.experiment import Experiment
 from nas.config.objectives import float32_size_mb
 from nas.cost.ledger import bill_trial
 from nas.pareto import hypervolume, pareto_mask
-from nas.report.plots import hv_compute_png, pareto_png
+from nas.report.figures import hypervolume_png, pareto_png
 from nas.search.controller.core import Controller
 from nas.space import Space
 from nas.stopping import BudgetRule, ParetoASHA, PlateauRule, Spent, experiment_rungs
@@ -302,8 +302,9 @@ class SearchLoop:
         def write() -> None:  # on the writer thread the front's child-run ids are already set
             files: dict[str, str | bytes] = {"pareto.csv": pareto_csv(front, self.objectives)}
             if plots:
-                files["pareto.png"] = pareto_png(rows, mask, self.objectives, title)
-                files["hv_vs_compute.png"] = hv_compute_png(curve, f"{self.exp.name}: hypervolume vs compute", stop)
+                files["pareto.png"] = pareto_png(rows, self.objectives, title, pareto=mask)
+                files["hv_vs_compute.png"] = hypervolume_png([(t * 1e12, hv) for t, hv in curve], self.objectives,
+                                                             f"{self.exp.name}: hypervolume vs compute", stop)
             self.tracker.log_artifacts(files, tags=tags)
 
         if deferred:

@@ -27,7 +27,13 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-from mlflow.store.tracking.dbmodels.models import (
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+from mlflow.utils.uri import append_to_uri_path
+from sqlalchemy import event, insert, select
+from sqlalchemy.engine import Engine
+
+from nas._compat import (  # MLflow's private store API
+    SqlAlchemyStore,
     SqlExperiment,
     SqlLatestMetric,
     SqlMetric,
@@ -35,13 +41,7 @@ from mlflow.store.tracking.dbmodels.models import (
     SqlRun,
     SqlTag,
 )
-from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
-from mlflow.utils.uri import append_to_uri_path
-from mlflow.utils.validation import _validate_batch_log_data
-from sqlalchemy import event, insert, select
-from sqlalchemy.engine import Engine
-
+from nas._compat import validate_batch_log_data as _validate_batch_log_data
 from nas.durable.locks import store_lock
 from nas.errors import ConfigError
 from nas.training.records import TrialRecord
@@ -82,7 +82,6 @@ def _param_value(v: Any) -> str:
 _FAST_SQLITE: set[str] = set()
 
 
-@event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     """For the sqlite tracking stores nas opens: write-ahead logging and ``synchronous=NORMAL``.
 
@@ -110,6 +109,8 @@ def client_for(uri: str) -> MlflowClient:
         db_file = Path(uri[len("sqlite:///"):]).expanduser().resolve()
         folder = db_file.parent
         _FAST_SQLITE.add(str(db_file))
+        if not event.contains(Engine, "connect", _sqlite_pragmas):  # registered on first use, not at import
+            event.listen(Engine, "connect", _sqlite_pragmas)
         if not folder.is_dir():
             raise ConfigError("--tracking-uri", "", f"the folder {str(folder)!r} of the sqlite store does not exist",
                               f"create it, or {fix}")

@@ -34,10 +34,10 @@ from nas.training.trial import TrialSpec, cached_splits, run_trial
 log = logging.getLogger(__name__)
 
 # Tune's own CSV/JSON/TensorBoard loggers and console reporter duplicate what MLflow records and cost time per
-# result; the snapshot warning fires on every short trial. Users can still override these from the environment.
-for _key, _value in {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0",
-                     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}.items():
-    os.environ.setdefault(_key, _value)
+# result; the snapshot warning fires on every short trial. Set by init_ray (never at import); users can still
+# override these from the environment.
+TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0",
+            "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
 
 FINAL_KEY = "nas_final"
 FAILED_KEY = "nas_failed"
@@ -86,6 +86,8 @@ def cluster_resources() -> dict[str, float]:
 
 def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
     """Start (or join) Ray; returns the cluster's resources. Joining uses ``address`` or ``RAY_ADDRESS``."""
+    for key, value in TUNE_ENV.items():
+        os.environ.setdefault(key, value)
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         _probe(address)

@@ -14,7 +14,8 @@ from typing import Any
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
-from optuna.storages.journal._file import get_lock_file  # the lock Optuna's own append takes
+
+from nas._compat import get_lock_file  # the lock Optuna's own append takes (a private API)
 
 Storage = str | optuna.storages.BaseStorage | None
 
