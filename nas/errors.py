@@ -28,7 +28,10 @@ def closest(word: object, options: Iterable[str], cutoff: float = 0.6) -> str | 
     return close[0] if close else None
 
 
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` when a close option exists, else ''."""
+def did_you_mean(word: object, options: Iterable[str], *, sentence: bool = False) -> str:
+    """`` (did you mean 'x'?)`` when a close option exists, else ''; with ``sentence``, `` Did you mean 'x'?`` (to
+    follow a full stop). The one did-you-mean of nas: every message suggests through it."""
     close = closest(word, options, cutoff=0.5)
-    return f" (did you mean {close!r}?)" if close else ""
+    if not close:
+        return ""
+    return f" Did you mean {close!r}?" if sentence else f" (did you mean {close!r}?)"

@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from nas.data.base import did_you_mean
+from nas.errors import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def compress(
     """
     if method not in METHODS:
         raise ValueError(
-            f"unknown compression method {method!r}.{did_you_mean(method, METHODS)} Known: {', '.join(sorted(METHODS))}."
+            f"unknown compression method {method!r}.{did_you_mean(method, METHODS, sentence=True)} Known: {', '.join(sorted(METHODS))}."
         )
     fn = METHODS[method]
     kwargs = dict(opts)

@@ -8,7 +8,6 @@ sized for data that fits in memory.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
-
-from nas.errors import closest
 
 
 class DataError(ValueError):
@@ -44,12 +41,6 @@ class Splits:
     def sizes(self) -> dict[str, int]:
         """Number of samples per split: ``{"train": n, "val": n, "test": n}``."""
         return {part: len(getattr(self, part)) for part in ("train", "val", "test")}
-
-
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """``" Did you mean 'x'?"`` when a close option exists, else ``""``."""
-    close = closest(word, options)
-    return f" Did you mean {close!r}?" if close else ""
 
 
 def split_sizes(n: int, val_fraction: float, test_fraction: float, *, name: str) -> tuple[int, int, int]:

@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from nas.data.base import DataError, Splits, did_you_mean
+from nas.data.base import DataError, Splits
+from nas.errors import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def get_dataset(name: str) -> DatasetSpec:
     try:
         return _DATASETS[name]
     except KeyError:
-        raise DataError(f"unknown dataset {name!r}.{did_you_mean(name, _DATASETS)} Known datasets: "
+        raise DataError(f"unknown dataset {name!r}.{did_you_mean(name, _DATASETS, sentence=True)} Known datasets: "
                         f"{', '.join(sorted(_DATASETS))}; or pass 'package.module:function' for your own "
                         "loader returning Splits.") from None
 
@@ -105,7 +106,7 @@ def _import_loader(ref: str) -> LoaderFn:
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise DataError(f"dataset {ref!r}: {module_name!r} has no attribute {attr!r}."
-                            f"{did_you_mean(part, dir(obj))}")
+                            f"{did_you_mean(part, dir(obj), sentence=True)}")
         obj = getattr(obj, part)
     if not callable(obj):
         raise DataError(f"dataset {ref!r}: {attr!r} is a {type(obj).__name__}, not a function returning Splits.")
@@ -134,7 +135,7 @@ def load_data(
     unknown = sorted(set(options) - spec.options) if not spec.accepts_any_option else []
     if unknown:
         valid = ", ".join(sorted(spec.options)) or "none"
-        raise DataError(f"dataset {name!r} has no option {unknown[0]!r}.{did_you_mean(unknown[0], spec.options)} "
+        raise DataError(f"dataset {name!r} has no option {unknown[0]!r}.{did_you_mean(unknown[0], spec.options, sentence=True)} "
                         f"Its options: {valid}.")
     common = {"seed": int(seed), "data_dir": data_dir, "val_fraction": float(val_fraction),
               "test_fraction": float(test_fraction)}

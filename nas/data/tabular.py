@@ -16,13 +16,13 @@ import numpy as np
 from nas.data.base import (
     DataError,
     Splits,
-    did_you_mean,
     resolve_path,
     split_sizes,
     stratified_indices,
     tensor_dataset,
 )
 from nas.data.registry import register_dataset
+from nas.errors import did_you_mean
 
 
 @register_dataset("csv")
@@ -58,7 +58,7 @@ def load_csv(
     frame.columns = columns
     if label_column not in columns:
         raise DataError(f"dataset 'csv': {file} has no label column {label_column!r}."
-                        f"{did_you_mean(label_column, columns)} Its columns: {', '.join(columns)}. "
+                        f"{did_you_mean(label_column, columns, sentence=True)} Its columns: {', '.join(columns)}. "
                         "Pass label_column=<name>.")
     features = list(feature_columns) if feature_columns is not None else [c for c in columns if c != label_column]
     x = _features(frame, features, file, columns)
@@ -85,7 +85,7 @@ def _features(frame: Any, features: list[str], file: os.PathLike[str], columns: 
     missing = [c for c in features if c not in columns]
     if missing:
         raise DataError(f"dataset 'csv': {file} has no feature column {missing[0]!r}."
-                        f"{did_you_mean(missing[0], columns)} Its columns: {', '.join(columns)}.")
+                        f"{did_you_mean(missing[0], columns, sentence=True)} Its columns: {', '.join(columns)}.")
     if not features:
         raise DataError(f"dataset 'csv': {file} has no feature columns besides the label. Add feature columns.")
     text = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]

@@ -22,7 +22,6 @@ FLOP convention, as in :mod:`nas.profile`: 1 multiply-add = 1 FLOP, plus one FLO
 
 from __future__ import annotations
 
-import difflib
 import logging
 import time
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nas.data import Splits
+from nas.errors import did_you_mean
 
 logger = logging.getLogger(__name__)
 
@@ -158,9 +158,8 @@ def fit_baselines(
     """
     unknown = [w for w in which if w not in _FITTERS]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], BASELINES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown baseline {unknown[0]!r}; choose from {BASELINES}.{hint}")
+        raise ValueError(f"unknown baseline {unknown[0]!r}; choose from {BASELINES}."
+                         f"{did_you_mean(unknown[0], BASELINES, sentence=True)}")
     xtr, ytr = _arrays(splits, "train")
     xva, yva = _arrays(splits, "val")
     xte, yte = _arrays(splits, "test")

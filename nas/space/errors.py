@@ -46,14 +46,9 @@ def join(path: str, key: object) -> str:
     return f"{path}/{key}" if path else str(key)
 
 
-def did_you_mean(word: object, options: Iterable[str]) -> str | None:
-    """The closest of ``options`` to ``word``, or ``None`` (:func:`nas.errors.closest`)."""
-    return closest(word, options)
-
-
 def options_hint(word: object, options: Iterable[str], what: str = "allowed") -> str:
     """``"did you mean 'x'? allowed: a, b"`` (the first part only when a close match exists)."""
     opts = list(options)
-    close = did_you_mean(word, opts)
+    close = closest(word, opts)
     listing = f"{what}: {', '.join(opts) if opts else '(none)'}"
     return f"did you mean {close!r}? ({listing})" if close else listing

@@ -18,8 +18,9 @@ from optuna.storages import InMemoryStorage
 from optuna.study import StudyDirection
 from optuna.trial import BaseTrial
 
+from nas.errors import closest
 from nas.space.dims import Dimension
-from nas.space.errors import SpaceError, did_you_mean, join
+from nas.space.errors import SpaceError, join
 from nas.space.tree import Choice, Const, Group, Repeat
 
 _SCRATCH_STUDY = "nas.space.sample_random"
@@ -107,7 +108,7 @@ def _(node: Choice, name: str, params: Mapping[str, Any], src: str) -> Any:
 def take(dim: Dimension, name: str, params: Mapping[str, Any], src: str) -> Any:
     """``params[name]`` checked against ``dim``."""
     if name not in params:
-        close = did_you_mean(name, [str(k) for k in params])
+        close = closest(name, [str(k) for k in params])
         hint = f"; did you mean {close!r}, which params has?" if close else ""
         raise SpaceError(
             src,

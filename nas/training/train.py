@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from nas.data import Splits
-from nas.data.base import did_you_mean
+from nas.errors import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def _check_settings(
 ) -> None:
     def known(value: str, table: Iterable[str], what: str) -> None:
         if value not in table:
-            raise ValueError(f"unknown {what} {value!r}.{did_you_mean(value, table)} Known: {', '.join(sorted(table))}.")
+            raise ValueError(f"unknown {what} {value!r}.{did_you_mean(value, table, sentence=True)} Known: {', '.join(sorted(table))}.")
 
     known(optimizer, OPTIMIZERS, "optimizer")
     known(schedule, LR_SCHEDULES, "lr_schedule")
