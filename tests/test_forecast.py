@@ -8,7 +8,7 @@ import pytest
 
 from nas.config.experiment import Constraint, Resources
 from nas.cost.energy import EnergyConfig
-from nas.cost.forecast import EarlyStopping, SpeedProbe, duration, fit_speed, forecast
+from nas.cost.forecast import SpeedProbe, duration, fit_speed, forecast
 from nas.space import load_space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,20 +21,17 @@ def cnn():
 
 def test_forecast_cnn_space(cnn):
     f = forecast(cnn, (1, 8, 8), 10, trials=20, epochs=10, train_samples=1078, val_samples=359,
-                 resources=Resources(cpu=1), samples=8, early_stopping=EarlyStopping(eta=3), probe_seconds=0.05,
+                 resources=Resources(cpu=1), samples=8, probe_seconds=0.05,
                  speed_probes=3)
-    for t in (f.full, f.early):
-        for r in (t.train_flops, t.trial_seconds, t.device_hours, t.energy_kwh, t.co2_g, t.cost):
-            assert 0 < r.low <= r.median <= r.high
-    assert f.early is not None and f.early.train_flops.median < f.full.train_flops.median
-    assert f.early.energy_kwh.high < f.full.energy_kwh.high
-    assert f.early.fraction_of_full == pytest.approx(EarlyStopping(eta=3).expected_fraction(10))
+    t = f.full
+    for r in (t.train_flops, t.trial_seconds, t.device_hours, t.energy_kwh, t.co2_g, t.cost):
+        assert 0 < r.low <= r.median <= r.high
     # FLOPs are counted: the total is trials x 3 x forward x epochs x samples of the sampled architectures
     assert f.full.train_flops.median == pytest.approx(20 * 3 * f.forward_mflops["p50"] * 1e6 * 10 * 1078, rel=1e-6)
     assert f.speed and all(p.seconds_per_sample > 0 for p in f.speed)  # measured, not assumed
     assert f.full.co2_g.median == pytest.approx(f.full.energy_kwh.median * 475)
     text = "\n".join(f.lines())
-    for word in ("FLOPs", "device-hours", "kWh", "CO2", "timed on this machine", "early stopping"):
+    for word in ("FLOPs", "device-hours", "kWh", "CO2", "timed on this machine"):
         assert word in text, word
 
 
@@ -53,17 +50,6 @@ def test_forecast_given_speed_and_constraints(cnn):
     with pytest.raises(ValueError, match="meets the constraints"):
         forecast(cnn, (1, 8, 8), 10, trials=1, epochs=1, train_samples=10, resources=Resources(), samples=2,
                  seconds_per_tflop=1.0, constraints=[Constraint("mflops", max=1e-9)])
-
-
-def test_successive_halving_fraction():
-    es = EarlyStopping(eta=3, min_epochs=1)
-    assert es.rungs(27) == [1, 3, 9, 27]
-    assert es.expected_fraction(27) == pytest.approx(3 / 27)  # 1 + 2/3 + 6/9 + 18/27 epochs
-    assert es.rungs(10) == [1, 3, 9, 10]
-    assert EarlyStopping(eta=2, min_epochs=5).rungs(5) == [5]
-    assert EarlyStopping(eta=2, min_epochs=5).expected_fraction(5) == 1.0
-    with pytest.raises(ValueError):
-        EarlyStopping(eta=1)
 
 
 def test_fit_speed():

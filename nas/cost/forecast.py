@@ -8,10 +8,6 @@ What is measured and what is assumed:
   range, ``trials × p10 … trials × p90`` of the per-trial cost with ``trials × median`` in the middle: the bounds
   of a search that keeps to the cheap or to the expensive tenth of the space (a multi-objective optimizer drifts
   towards one or the other); ``trials × mean`` is what random sampling would spend.
-- **Early stopping (a what-if).** Successive halving (:class:`EarlyStopping`): rungs at ``min_epochs × eta^k``
-  epochs, then the full ``epochs``; a fraction ``1/eta`` of the trials goes on at each rung. The expected
-  fraction of full training is ``Σ_k eta^-k × (rung_k - rung_{k-1}) / epochs``. It assumes stopping does not
-  depend on a trial's size.
 - **Time (measured).** Every sampled architecture (or ``speed_probes`` of them, spread over the FLOP quantiles)
   trains for a short while (``probe_seconds``) on this machine, on random data of the input shape, with the
   trial's threads, device and batch size. Each timed architecture keeps its own seconds per training sample:
@@ -47,41 +43,6 @@ log = logging.getLogger(__name__)
 
 CHECKED_METRICS = ("mflops", "params")
 """Constraint metrics the forecast can check on its samples; others (latency, memory) are not measured here."""
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    """Successive halving: ``eta`` (> 1) is the reduction factor, ``min_epochs`` the first rung."""
-
-    eta: float = 3.0
-    min_epochs: int = 1
-
-    def __post_init__(self) -> None:
-        if not self.eta > 1:
-            raise ValueError(f"EarlyStopping.eta must be > 1, got {self.eta!r}")
-        if self.min_epochs < 1:
-            raise ValueError(f"EarlyStopping.min_epochs must be >= 1, got {self.min_epochs!r}")
-
-    def rungs(self, epochs: int) -> list[int]:
-        """Epochs at which trials are compared: ``min_epochs × eta^k`` below ``epochs``, then ``epochs``."""
-        out: list[int] = []
-        r = float(self.min_epochs)
-        while r < epochs:
-            if not out or int(r) > out[-1]:
-                out.append(int(r))
-            r *= self.eta
-        return [*out, int(epochs)]
-
-    def expected_fraction(self, epochs: int) -> float:
-        """Expected epochs per trial / ``epochs`` (a fraction ``1/eta`` continues past each rung)."""
-        done, prev = 0.0, 0
-        for k, r in enumerate(self.rungs(epochs)):
-            done += self.eta ** -k * (r - prev)
-            prev = r
-        return done / epochs
-
-    def describe(self, epochs: int) -> str:
-        return (f"successive halving, eta {self.eta:g}, rungs at {', '.join(map(str, self.rungs(epochs)))} epochs")
 
 
 @dataclass(frozen=True)
@@ -133,8 +94,7 @@ class Totals:
 
 @dataclass(frozen=True)
 class Forecast:
-    """What a search will cost (see the module docstring). ``full`` is every trial trained for all epochs,
-    ``early`` the same under ``early_stopping`` (``None`` without it)."""
+    """What a search will cost (see the module docstring). ``full`` is every trial trained for all epochs."""
 
     trials: int
     epochs: int
@@ -152,8 +112,6 @@ class Forecast:
     seconds_per_sample: tuple[float, float]
     overhead_ratio: float
     full: Totals
-    early: Totals | None
-    early_stopping: str | None
     energy_config: dict[str, Any]
     unchecked_constraints: list[str] = field(default_factory=list)
 
@@ -171,9 +129,6 @@ class Forecast:
             out.append(f"  not checked here (measured only when profiling): {', '.join(self.unchecked_constraints)}")
         out.append(f"  training speed: {self.speed_method}")
         plans = [("full training", self.full)]
-        if self.early is not None:
-            plans.append((f"with early stopping ({self.early_stopping}; {self.early.fraction_of_full:.3g} of full "
-                          "training expected)", self.early))
         oh = (f"machinery at overhead ratio {self.overhead_ratio:g} included" if self.overhead_ratio
               else "machinery not included")
         for name, t in plans:
@@ -359,7 +314,6 @@ def forecast(
     val_samples: int = 0,
     samples: int = 32,
     seed: int = 0,
-    early_stopping: EarlyStopping | None = None,
     constraints: Sequence[Any] = (),
     workers: int = 1,
     seconds_per_tflop: float | None = None,
@@ -410,8 +364,6 @@ def forecast(
     kw: dict[str, Any] = {"trials": trials, "workers": workers, "resources": resources, "cfg": cfg,
                           "overhead_ratio": overhead_ratio}
     full = _totals(per_trial_flops, per_trial_s, 1.0, **kw)
-    early = (_totals(per_trial_flops, per_trial_s, early_stopping.expected_fraction(epochs), **kw)
-             if early_stopping is not None else None)
     q = np.quantile(fwd / 1e6, [0.1, 0.5, 0.9])
     unchecked = sorted({c.metric for c in constraints if c.metric not in CHECKED_METRICS})
     result = Forecast(
@@ -421,7 +373,6 @@ def forecast(
         forward_mflops={"p10": float(q[0]), "p50": float(q[1]), "p90": float(q[2]), "mean": float(fwd.mean() / 1e6),
                         "min": float(fwd.min() / 1e6), "max": float(fwd.max() / 1e6)},
         speed_method=method, speed=list(timed.values()), seconds_per_sample=(a, b), overhead_ratio=overhead_ratio, full=full,
-        early=early, early_stopping=early_stopping.describe(epochs) if early_stopping is not None else None,
         energy_config=cfg.to_dict(), unchecked_constraints=unchecked,
     )
     if not math.isfinite(full.train_flops.high):
@@ -429,4 +380,4 @@ def forecast(
     return result
 
 
-__all__ = ["EarlyStopping", "Forecast", "Range", "SpeedProbe", "Totals", "fit_speed", "forecast", "measure_step"]
+__all__ = ["Forecast", "Range", "SpeedProbe", "Totals", "fit_speed", "forecast", "measure_step"]
