@@ -9,6 +9,7 @@ from pydantic import ValidationError, field_validator, model_validator
 
 from nas.config._schema import Float, Str, check, known, refuse, section
 from nas.config.objectives import METRICS, Direction
+from nas.config.translate import first_problem
 from nas.errors import did_you_mean
 
 DIRECTIONS = ("maximize", "minimize")
@@ -100,8 +101,6 @@ def check_objectives(objectives: tuple[Objective, ...]) -> tuple[Objective, ...]
 
 def constraints_input(value: Any) -> Any:
     """``constraints:`` as written (metric -> ``{max: .., min: ..}``) -> a tuple of :class:`Constraint`."""
-    from nas.config.translate import first_problem
-
     if value is None:
         return ()
     if isinstance(value, (tuple, list)) and all(isinstance(c, Constraint) for c in value):
