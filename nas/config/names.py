@@ -13,7 +13,7 @@ import importlib
 
 #: kind of name -> (module, attribute): a mapping whose keys are the names, or a function returning them
 REGISTRIES: dict[str, tuple[str, str]] = {
-    "sampler": ("nas.search.controller.core", "SAMPLERS"),
+    "sampler": ("nas.search.controller.samplers", "SAMPLERS"),
     "optimizer": ("nas.training.train", "OPTIMIZERS"),
     "lr_schedule": ("nas.training.train", "LR_SCHEDULES"),
     "proxy": ("nas.proxies", "PROXIES"),
