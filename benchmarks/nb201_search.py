@@ -5,7 +5,7 @@ Pareto hypervolume, for random search, Optuna NSGA-II, Optuna TPE and nas, over 
     .venv/bin/python benchmarks/nb201_search.py --json           # the same medians as one JSON object
     .venv/bin/python benchmarks/nb201_search.py --seeds 2 --max-evals 300 --nas-max-compute 100   # quick look
 
-Every method runs through the same tabular loop (:func:`nas.bench.run_bench`: the real ``Controller``, metrics
+Every method runs through the same tabular loop (:func:`nas.bench.search_table`: the search loop and ``Controller`` of ``nas search``, metrics
 looked up in benchmarks/data/nb201/nb201_cifar10.csv). Objective pairs: (``cifar10_valid_acc`` max, ``flops_M``
 min) and (``cifar10_valid_acc`` max, ``latency_ms_pixel3`` min); reference 80% accuracy and 1.01 × the table's
 largest cost. The hypervolume of a run is that of its fully trained architectures (validation accuracy after
@@ -42,7 +42,7 @@ from typing import Any
 
 import optuna
 
-from nas.bench import load_table, reference, run_bench, true_hypervolume
+from nas.bench import load_table, reference, search_table, true_hypervolume
 from nas.bench.summary import aggregate
 from nas.config.experiment import (
     EarlyStoppingConfig,
@@ -92,7 +92,7 @@ def _task(args: tuple[str, str, int, dict[str, Any]]) -> tuple[str, str, Any]:
         kw: dict[str, Any] = {"max_evaluations": limits["tpe" if method == "tpe" else "peer"], "reuse": False}
     else:
         kw = {"max_evaluations": 1_000_000, "max_compute": limits["nas"], "reuse": True}
-    run = run_bench(exp, table, seed=seed, until_hypervolume=true_hv, **kw)
+    run = search_table(exp, table, seed=seed, until_hypervolume=true_hv, **kw)
     return pair, method, (run, true_hv)
 
 

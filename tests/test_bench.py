@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from nas.bench import SimulatedCompute, load_table, run_bench
+from nas.bench import SimulatedCompute, load_table, search_table
 from nas.cli import main
 from nas.config.experiment import load_experiment
 from nas.errors import ConfigError
@@ -77,7 +77,7 @@ def _quick_file(tmp_path: Path) -> Path:
 
 def test_a_short_bench_run_prunes_and_bills():
     exp = _quick(load_experiment(EXP))
-    run = run_bench(exp, load_table(exp), seed=0, max_evaluations=40)
+    run = search_table(exp, load_table(exp), seed=0, max_evaluations=40)
     assert run.trajectory and run.stop_reason
     last = run.trajectory[-1]
     assert 0 < last.hypervolume
@@ -96,14 +96,14 @@ def test_a_short_screening_run_screens(tmp_path):
     path = tmp_path / "screen.yaml"
     path.write_text(yaml.safe_dump(raw))
     exp = load_experiment(path)
-    run = run_bench(exp, load_table(exp), seed=0, max_evaluations=40)
+    run = search_table(exp, load_table(exp), seed=0, max_evaluations=40)
     assert run.stopped_early >= 1 and run.screened >= 1 and run.promoted == 0
 
 
 def test_promotion_bills_a_rung_per_new_architecture_and_a_whole_training_per_promotion():
     exp = _quick(load_experiment(EXP))
     table = load_table(exp)
-    run = run_bench(exp, table, seed=1, max_compute=12.0)
+    run = search_table(exp, table, seed=1, max_compute=12.0)
     last = run.trajectory[-1]
     assert run.promoted >= 3 and run.stopped_early >= 40  # past the surrogate's warm-up
     assert last.full == run.promoted  # in pareto-promote, only promotions train in full
@@ -126,7 +126,7 @@ def test_cli_bench_json(capsys):
 def test_promote_after_waits_for_the_rung():
     exp = load_experiment(EXP)
     assert exp.early_stopping.promote_after == 300
-    run = run_bench(exp, load_table(exp), seed=0, max_evaluations=299)
+    run = search_table(exp, load_table(exp), seed=0, max_evaluations=299)
     assert run.promoted == 0 and run.stopped_early == 299
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from nas.bench import load_table
-from nas.bench.table import arch_key
 from nas.config.experiment import SurrogateConfig, load_experiment
 from nas.pareto import hypervolume
+from nas.search.backends.table import arch_key
 from nas.space import load_space
 from nas.space.dims import Dimension
 from nas.stopping.promote import Promoter

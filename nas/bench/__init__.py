@@ -1,15 +1,16 @@
-"""Tabular benchmark backend (``nas bench``): the real controller and stopping rules, metrics from a table.
+"""The tabular benchmark harness (``nas bench``): the search loop over the table backend, read against the table.
 
-- :mod:`nas.bench.table`: load and check the CSV an experiment's ``bench:`` section names; look rows up.
-- :mod:`nas.bench.compute`: simulated compute in full-training equivalents (a 12-of-200-epoch stop costs 0.06).
-- :mod:`nas.bench.loop`: one seed's search, returning its trajectory of (evaluations, compute, hypervolume).
-- :mod:`nas.bench.targets`: reference point, the table's true hypervolume, compute to reach a fraction of it.
+- :mod:`nas.bench.session`: one seed's search (:func:`search_table`) and several (:func:`bench_experiment`).
+- :mod:`nas.bench.targets`: the table's true hypervolume, compute to reach a fraction of it.
+- :mod:`nas.bench.summary`: per-run and per-method figures. :mod:`nas.bench.overrides`: ``nas bench`` flags.
+
+The table itself and its backend live in :mod:`nas.search.backends.table`.
 """
 
-from nas.bench.compute import SimulatedCompute
-from nas.bench.loop import BenchRun, run_bench
-from nas.bench.table import BenchTable, load_table
-from nas.bench.targets import TARGETS, Point, median_iqr, reached, reference, true_hypervolume
+from nas.bench.session import BenchResult, BenchRun, bench_experiment, search_table
+from nas.bench.targets import TARGETS, median_iqr, reached, reference, true_hypervolume
+from nas.search.backends.table import BenchTable, SimulatedCompute, load_table
+from nas.search.loop import Point
 
-__all__ = ["TARGETS", "BenchRun", "BenchTable", "Point", "SimulatedCompute", "load_table", "median_iqr",
-           "reached", "reference", "run_bench", "true_hypervolume"]
+__all__ = ["TARGETS", "BenchResult", "BenchRun", "BenchTable", "Point", "SimulatedCompute", "bench_experiment",
+           "load_table", "median_iqr", "reached", "reference", "search_table", "true_hypervolume"]

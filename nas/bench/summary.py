@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nas.bench.loop import BenchRun
 from nas.bench.targets import TARGETS, median_iqr, reached
+
+if TYPE_CHECKING:
+    from nas.bench.session import BenchRun
 
 
 def target_name(fraction: float) -> str:

@@ -11,25 +11,14 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from nas.bench.table import BenchTable
 from nas.config.experiment import Experiment
 from nas.config.objectives import METRICS
 from nas.pareto import EXHAUSTIVE_MARGIN, hypervolume, reference_point
+from nas.search.backends.table import BenchTable
+from nas.search.loop import Point
 
 TARGETS = (0.95, 0.99, 1.0)
-
-
-@dataclass(frozen=True)
-class Point:
-    """The state of a search after one finished evaluation: trainings started (any fidelity), full trainings,
-    simulated compute spent (full-training equivalents) and the hypervolume of the fully evaluated archs."""
-
-    evaluations: int
-    full: int
-    compute: float
-    hypervolume: float
 
 
 def reference(exp: Experiment, table: BenchTable) -> dict[str, float]:

@@ -1,7 +1,16 @@
-"""The search loop's state machine: turns runner events into records, optimizer feedback and tracking calls.
+"""The one search loop: turns backend events into records, optimizer feedback, stopping decisions and tracking.
 
-:class:`SearchLoop` implements the runner's ``Observer``. Every finished or failed trial is told to Optuna with its
-record (the durable ledger a resumed search rebuilds from), then logged to MLflow on the tracker's writer thread.
+:class:`SearchLoop` implements the backends' :class:`~nas.search.backends.base.Observer`; ``nas search`` runs it
+on Ray Tune, ``nas bench`` on a benchmark table (:mod:`nas.search.backends`). Every finished or failed trial is
+told to Optuna with its record (the durable ledger a resumed search rebuilds from), then written to the sink
+(MLflow's tracker on its writer thread, or memory). The stopping rules live here for both backends:
+Pareto-ASHA and pareto-promote at the rungs, the plateau and budget rules, and the measuring limits of a
+benchmark (:class:`Limits`).
+
+pareto-promote: every new trial stops at the (single) rung, saving a checkpoint there; a proposal slot may
+instead go to a *promotion*, which resumes the stopped trial the :class:`Promoter` picks from its rung checkpoint
+as a new trial (ASHA's promotion), billed for the epochs it trains (the table backend bills what its numbers
+mean: a fresh training for NAS-Bench-201).
 """
 
 from __future__ import annotations
@@ -10,8 +19,9 @@ import csv
 import io
 import json
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,16 +30,51 @@ from nas.config.objectives import float32_size_mb
 from nas.cost.ledger import bill_trial
 from nas.pareto import hypervolume, pareto_mask
 from nas.report.figures import hypervolume_png, pareto_png
-from nas.search.controller.core import Controller
+from nas.search.backends.base import RESUME_EPOCH, RESUME_FROM, SNAPSHOT_AT, Backend, RunnerTimes
+from nas.search.controller.core import Controller, NoNewCandidateError
+from nas.search.sink import Sink
 from nas.space import Space
 from nas.stopping import BudgetRule, ParetoASHA, PlateauRule, Spent, experiment_rungs
-from nas.tracking.tracker import SearchTracker
+from nas.stopping.promote import Promoter
 from nas.training.records import TrialRecord
 from nas.training.trial import TrialSpec
 
 log = logging.getLogger(__name__)
 
 PROFILE_METRICS = ("mflops", "params", "latency_ms", "peak_mem_mb", "size_mb")
+#: a trial's training seed is search seed × SEED_STRIDE + trial number (a prime, so seeds never collide)
+SEED_STRIDE = 100_003
+#: the metric of a promoted trial naming the trial it resumed
+RESUMED_FROM = "resumed_from_trial"
+#: relative slack when comparing compute or hypervolume with a limit (float sums of fidelity shares)
+LIMIT_RTOL = 1e-9
+
+
+def train_tflops(metrics: Mapping[str, float]) -> float:
+    """A trial's compute as Ray reports it: its training FLOPs, in TFLOPs."""
+    return float(metrics.get("train_flops", 0.0)) / 1e12
+
+
+@dataclass(frozen=True)
+class Point:
+    """The search after one finished trial: trials finished (any status), full trainings (complete trials),
+    compute spent (the backend's unit) and the hypervolume of the complete trials."""
+
+    evaluations: int
+    full: int
+    compute: float
+    hypervolume: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits of a measuring run (``nas bench``, benchmarks) on top of the experiment's own rules: at most
+    ``max_trials`` trials (default ``search.trials``), ``max_compute`` (backend's unit), or stop once the
+    hypervolume reaches ``until_hypervolume`` (a measuring convenience: it does not steer the search)."""
+
+    max_trials: int | None = None
+    max_compute: float | None = None
+    until_hypervolume: float | None = None
 
 
 @dataclass
@@ -38,6 +83,7 @@ class SearchState:
 
     planned: int
     done: int = 0
+    complete: int = 0
     failed: int = 0
     running: int = 0
     rejected: int = 0
@@ -47,6 +93,8 @@ class SearchState:
     pareto_size: int = 0
     hypervolume: float = 0.0
     train_tflops: float = 0.0
+    compute: float = 0.0
+    promoted: int = 0
     trial_seconds: float = 0.0
     elapsed_s: float = 0.0
     eta_s: float | None = None
@@ -55,18 +103,26 @@ class SearchState:
 
 
 class SearchLoop:
-    """Observer of the runner; ``records`` may be pre-filled by a resume (those count towards ``planned``)."""
+    """Observer of a backend; ``records`` may be pre-filled by a resume (those count towards ``planned``).
 
-    def __init__(self, exp: Experiment, space: Space, controller: Controller, tracker: SearchTracker,
-                 reference: dict[str, float], *, on_update: Callable[[SearchState], None] | None = None,
-                 records: list[TrialRecord] | None = None, artifact_every_s: float = 5.0, plots_every_s: float = 30.0,
+    ``backend`` runs the trials (:meth:`run`) and says what a trial's compute is; without one the loop is driven
+    by hand (tests) and compute is training TFLOPs.
+    """
+
+    def __init__(self, exp: Experiment, space: Space, controller: Controller, tracker: Sink,
+                 reference: dict[str, float], *, backend: Backend | None = None,
+                 on_update: Callable[[SearchState], None] | None = None, records: list[TrialRecord] | None = None,
+                 limits: Limits | None = None, artifact_every_s: float = 5.0, plots_every_s: float = 30.0,
                  progress_every_s: float = 1.0) -> None:
         self.exp, self.space, self.controller, self.tracker = exp, space, controller, tracker
-        self.reference = reference
+        self.reference, self.backend = reference, backend
+        self.compute_of: Callable[[Mapping[str, float]], float] = backend.compute if backend else train_tflops
+        self.limits = limits or Limits()
         self.objectives = [(o.name, o.direction) for o in exp.objectives]
         self.on_update = on_update
         self.records: dict[int, TrialRecord] = {r.number: r for r in records or []}
-        self.state = SearchState(planned=exp.search.trials, run_id=tracker.run_id or "")
+        planned = self.limits.max_trials if self.limits.max_trials is not None else exp.search.trials
+        self.state = SearchState(planned=planned, run_id=tracker.run_id or "")
         self.started = time.time()
         self.space_yaml = Path(space.source).read_text()
         self.artifact_every_s, self._last_artifacts = artifact_every_s, 0.0
@@ -77,32 +133,63 @@ class SearchLoop:
         for r in self.records.values():
             if r.status != "interrupted":
                 self._count(r)
-        self.bookkeeping_s = 0.0
         self._init_rules()
 
     def _init_rules(self) -> None:
         exp = self.exp
         es = exp.early_stopping
+        rungs = experiment_rungs(es.method, es.rungs, exp.training.epochs, es.eta)
         self.asha: ParetoASHA | None = None
-        if es.method == "pareto-asha":
-            rungs = experiment_rungs(es.method, es.rungs, exp.training.epochs, es.eta)
-            if rungs:
-                self.asha = ParetoASHA(rungs, self.objectives, eta=es.eta, grace=es.grace)
+        if es.method == "pareto-asha" and rungs:
+            self.asha = ParetoASHA(rungs, self.objectives, eta=es.eta, grace=es.grace)
+        self.promoter: Promoter | None = None
+        self.promote_rung = float(rungs[0]) if rungs else math.inf
+        acc = self.controller.accuracy_name
+        if es.method == "pareto-promote" and rungs and acc is not None:
+            self.promoter = Promoter(self.objectives, acc, self.reference, es.full_share, es.min_pairs,
+                                     layers=es.promote_layers, min_rung=es.promote_after)
+        self._promotions: dict[int, int] = {}  # promotion trial -> the stopped trial it resumes
+        self._at_rung: dict[int, dict[str, float]] = {}  # trial -> its point where pareto-promote stopped it
+        self._promoted_compute = 0.0
         b = exp.budget
         self.budget = BudgetRule(b.train_tflops, b.device_hours, b.wall_hours)
         pl = exp.plateau
         self.plateau = PlateauRule(pl.window, pl.threshold, pl.min_trials) if pl.enabled else None
-        self.hv_curve: list[tuple[float, float]] = []  # (training TFLOPs spent, hypervolume) per finished trial
+        self.curve: list[Point] = []  # one point per finished trial
+        self._front: list[TrialRecord] = []
         self._running_flops: dict[int, float] = {}
+        for r in sorted(self.records.values(), key=lambda r: r.number):  # a resumed pareto-promote search
+            if self.promoter is not None and r.status == "pruned" and RESUMED_FROM not in r.metrics:
+                self.promoter.add_stopped(r.number, {n: r.metrics.get(n, math.nan) for n, _ in self.objectives},
+                                          r.params)
+            if self.promoter is not None and r.status == "complete" and RESUMED_FROM in r.metrics:
+                self._promoted(int(r.metrics[RESUMED_FROM]), r)
         if self.completed():  # a resumed search: its curve starts where the dead driver's ended
-            self.state.hypervolume = self.front()[1]
+            self._front, self.state.hypervolume = self.front()
             self._add_curve_point()
+
+    @property
+    def hv_curve(self) -> list[tuple[float, float]]:
+        """(compute spent, hypervolume) after each finished trial."""
+        return [(p.compute, p.hypervolume) for p in self.curve]
+
+    def run(self) -> RunnerTimes:
+        """Run the remaining trials on the backend; returns its driver-side timings."""
+        if self.backend is None:
+            raise RuntimeError("this search loop has no backend to run on")
+        return self.backend.run(self, max_trials=max(0, self.state.planned - self.proposed))
 
     # -- Observer ----------------------------------------------------------------------------------------------
 
     def propose(self) -> TrialSpec | None:
         while self.proposed < self.state.planned and not self.over_failure_limit() and not self._check_stop():
-            cand = self.controller.propose()
+            resumes = self._next_promotion()
+            try:
+                cand = (self.controller.propose_promotion(resumes) if resumes is not None
+                        else self.controller.propose())
+            except NoNewCandidateError as e:
+                self.state.stop_reason = str(e)
+                return None
             self.proposed += 1
             self.state.rejected = self.controller.stats.rejected
             self.state.screened = self.controller.stats.screened_out
@@ -120,14 +207,34 @@ class SearchLoop:
                 profile={**{k: prof[k] for k in PROFILE_METRICS if prof.get(k) is not None},
                          **{f"proxy_{k}": v for k, v in cand.scores.items()}},
             )
+            extra: dict[str, object] = {"profiled": sorted(self.records[cand.number].profile)}
+            seed = trial_seed(self.exp, cand.number)
+            if resumes is not None:
+                self._promotions[cand.number] = resumes
+                stopped = self.records[resumes]
+                seed = trial_seed(self.exp, resumes)
+                extra[RESUME_EPOCH] = self.promote_rung
+                if stopped.checkpoint_dir:
+                    extra[RESUME_FROM] = stopped.checkpoint_dir
+            elif self.promoter is not None:
+                extra[SNAPSHOT_AT] = [self.promote_rung]
             return TrialSpec(
                 number=cand.number, params=cand.params, space_yaml=self.space_yaml, space_source=self.space.source,
                 space_hash=self.space.hash, data=asdict(self.exp.data), training=cand.training,
-                seed=trial_seed(self.exp, cand.number), mflops=cand.profile.mflops,
-                cpu_threads=max(1, int(self.exp.resources.cpu)), device="auto",
-                extra={"profiled": sorted(self.records[cand.number].profile)},
+                seed=seed, mflops=cand.profile.mflops,
+                cpu_threads=max(1, int(self.exp.resources.cpu)), device="auto", extra=extra,
             )
         return None
+
+    def _next_promotion(self) -> int | None:
+        """The stopped trial to promote in this slot (pareto-promote), or None for a new trial."""
+        p = self.promoter
+        if p is None or not p.wants(self.state.compute, self._promoted_compute):
+            return None
+        pick = p.pick([r.metrics for r in self._front])
+        if pick is not None:
+            p.start(pick)
+        return None if pick is None else int(pick)  # type: ignore[call-overload]
 
     def on_trial_start(self, number: int) -> None:
         self.records[number].start_time = time.time()
@@ -145,13 +252,23 @@ class SearchLoop:
         if reason is not None:
             self.state.stop_reason = self.state.stop_reason or reason
             return reason
-        if self.asha is None or "epoch" not in metrics:
+        if "epoch" not in metrics or number in self._promotions:
             return None
         rec = self.records[number]
         point = {**rec.profile, **metrics}
         point = {name: point.get(name, float("nan")) for name, _ in self.objectives}
-        first = self.asha.rungs[0]
         acc = self.controller.accuracy_name
+        if self.promoter is not None:
+            if metrics["epoch"] < self.promote_rung - LIMIT_RTOL:
+                return None
+            if acc is not None:
+                self.controller.observe_rung(number, point[acc])
+            self._at_rung[number] = point
+            return (f"pareto-promote: stopped after {metrics['epoch']:g} of {self.exp.training.epochs} epochs, "
+                    "waiting for a promotion")
+        if self.asha is None:
+            return None
+        first = self.asha.rungs[0]
         if acc is not None and metrics["epoch"] >= first and number not in self.asha.recorded[first]:
             self.controller.observe_rung(number, point[acc])  # the surrogate (if on) learns the first rung's accuracy
         if self.asha.on_result(number, metrics["epoch"], point):
@@ -160,17 +277,24 @@ class SearchLoop:
         return (f"pareto-asha: stopped after {d.rung:g} of {self.exp.training.epochs} epochs, place {d.position + 1} "
                 f"of {d.n} at that rung (the top {d.keep} go on, eta={self.asha.eta:g})")
 
-    def on_trial_pruned(self, number: int, reason: str, metrics: dict[str, float]) -> None:
-        """A trial the scheduler stopped early: billed for the epochs it ran, told to Optuna as pruned."""
+    def on_trial_pruned(self, number: int, reason: str, metrics: dict[str, float],
+                        checkpoint_dir: str | None = None) -> None:
+        """A trial the loop stopped early: billed for the epochs it ran, told to Optuna as pruned; under
+        pareto-promote it waits for a promotion (from ``checkpoint_dir``, its rung checkpoint, when there is one)."""
         rec = self.records[number]
         rec.end_time, rec.status, rec.reason = time.time(), "pruned", reason
+        rec.checkpoint_dir = checkpoint_dir
         rec.metrics = {**rec.profile, **metrics}
         epochs, done = float(rec.training.get("epochs", self.exp.training.epochs)), float(metrics.get("epoch", 0.0))
         spent = metrics.get("train_flops", 0.0)
         saved = spent * (epochs - done) / done if done > 0 else 0.0
         rec.metrics["saved_train_flops"] = saved
         self.state.saved_tflops += saved / 1e12
+        if number in self._promotions and self.promoter is not None:  # a promotion cut by the budget
+            self.promoter.abandon(self._promotions.pop(number))
         self.controller.tell_pruned(number, reason, record=rec.to_json())
+        if self.promoter is not None and number in self._at_rung:
+            self.promoter.add_stopped(number, self._at_rung.pop(number), rec.params)
         self.state.running = max(0, self.state.running - 1)
         self._finish(rec)
 
@@ -178,6 +302,9 @@ class SearchLoop:
         rec = self.records[number]
         rec.end_time, rec.status, rec.checkpoint_dir = time.time(), "complete", checkpoint_dir
         rec.metrics = {**rec.profile, **final}
+        if number in self._promotions:
+            rec.metrics[RESUMED_FROM] = float(self._promotions[number])
+            self._promoted(self._promotions.pop(number), rec)
         self.controller.tell(number, rec.metrics, record=rec.to_json())
         self.state.running = max(0, self.state.running - 1)
         self._finish(rec)
@@ -186,11 +313,20 @@ class SearchLoop:
         rec = self.records[number]
         rec.end_time, rec.status, rec.reason = time.time(), "failed", reason
         rec.metrics = dict(rec.profile)
+        if number in self._promotions and self.promoter is not None:
+            self.promoter.abandon(self._promotions.pop(number))
         self.controller.tell_failed(number, reason, record=rec.to_json())
         self.state.running = max(0, self.state.running - 1)
         self._finish(rec)
 
     # -- bookkeeping -------------------------------------------------------------------------------------------
+
+    def _promoted(self, stopped: int, rec: TrialRecord) -> None:
+        assert self.promoter is not None
+        acc = self.controller.accuracy_name
+        self.promoter.add_promoted(stopped, float(rec.metrics.get(acc, math.nan)) if acc else math.nan)
+        self._promoted_compute += self.compute_of(rec.metrics)
+        self.state.promoted += 1
 
     def _spent(self) -> Spent:
         per_trial = self.exp.resources.gpu or self.exp.resources.cpu
@@ -203,17 +339,27 @@ class SearchLoop:
     def _check_stop(self) -> bool:
         """True (and ``state.stop_reason`` set) once a budget is spent or the plateau rule fires."""
         if self.state.stop_reason is None:
-            self.state.stop_reason = self.budget.reason(self._spent())
+            self.state.stop_reason = self.budget.reason(self._spent()) or self._limit_reason()
         if self.state.stop_reason is None and self.plateau is not None:
             self.state.stop_reason = self.plateau.reason()
         if self.state.stop_reason is not None:
             log.info("search stopping: %s", self.state.stop_reason)
         return self.state.stop_reason is not None
 
+    def _limit_reason(self) -> str | None:
+        lim, s = self.limits, self.state
+        if lim.max_compute is not None and s.compute >= lim.max_compute - LIMIT_RTOL:
+            unit = self.backend.compute_unit if self.backend else "TFLOPs"
+            return f"compute {s.compute:.4g} {unit} reached the limit {lim.max_compute:g}"
+        if lim.until_hypervolume is not None and s.hypervolume >= lim.until_hypervolume * (1 - LIMIT_RTOL):
+            return "reached the target hypervolume"
+        return None
+
     def _add_curve_point(self) -> None:
-        self.hv_curve.append((self.state.train_tflops, self.state.hypervolume))
+        s = self.state
+        self.curve.append(Point(s.done, s.complete, s.compute, s.hypervolume))
         if self.plateau is not None:
-            self.plateau.add(self.state.train_tflops, self.state.hypervolume)
+            self.plateau.add(s.compute, s.hypervolume)
 
     def over_failure_limit(self) -> bool:
         limit = self.exp.search.max_failures
@@ -221,6 +367,16 @@ class SearchLoop:
 
     def completed(self) -> list[TrialRecord]:
         return [r for r in sorted(self.records.values(), key=lambda r: r.number) if r.status == "complete"]
+
+    def _add_to_front(self, rec: TrialRecord) -> None:
+        """Keep the front and its hypervolume up to date: a trial off the front never returns to it, so the
+        new one is compared with the front only (sets ``pareto`` on both)."""
+        rows = [*self._front, rec]
+        mask = pareto_mask([r.metrics for r in rows], self.objectives)
+        for r, m in zip(rows, mask, strict=True):
+            r.pareto = m
+        self._front = [r for r, m in zip(rows, mask, strict=True) if m]
+        self.state.hypervolume = hypervolume([r.metrics for r in self._front], self.objectives, self.reference)
 
     def front(self) -> tuple[list[TrialRecord], float]:
         done = self.completed()
@@ -232,19 +388,21 @@ class SearchLoop:
 
     def _count(self, rec: TrialRecord) -> None:
         self.state.done += 1
+        self.state.complete += rec.status == "complete"
         self.state.failed += rec.status == "failed"
         self.state.pruned += rec.status == "pruned"
         self.state.train_tflops += rec.metrics.get("train_flops", 0.0) / 1e12
+        self.state.compute += self.compute_of(rec.metrics)
         self.state.trial_seconds += max(0.0, rec.end_time - rec.start_time)
 
     def _finish(self, rec: TrialRecord) -> None:
-        t0 = time.perf_counter()
         if rec.start_time == 0.0:
             rec.start_time = rec.end_time
         rec.metrics.update(bill_trial(rec, self.exp.resources, self.exp.energy).as_metrics())
         self._count(rec)
-        front, hv = self.front()
-        self.state.pareto_size, self.state.hypervolume = len(front), hv
+        if rec.status == "complete":
+            self._add_to_front(rec)
+        self.state.pareto_size = len(self._front)
         self._running_flops.pop(rec.number, None)
         self._add_curve_point()
         self._check_stop()
@@ -254,7 +412,6 @@ class SearchLoop:
             self._last_progress = time.time()
         if time.time() - self._last_artifacts > self.artifact_every_s:
             self.log_front_artifacts(deferred=True)
-        self.bookkeeping_s += time.perf_counter() - t0
         self._update()
 
     def progress_metrics(self) -> dict[str, float]:
@@ -264,14 +421,16 @@ class SearchLoop:
             "hypervolume": s.hypervolume, "wall_time_s": time.time() - self.started,
             "trial_compute_tflops": s.train_tflops, "trial_compute_s": s.trial_seconds,
             "rejected_candidates": c.rejected, "rejected_saved_tflops": c.rejected_saved_train_flops / 1e12,
-            **self._cheap_metrics(),
+            "repeats": c.repeats, **self._cheap_metrics(),
         }
 
     def _cheap_metrics(self) -> dict[str, float]:
         """Early stopping, screening and proxy-trust figures (only those of the features in use)."""
         s, out = self.state, {}
-        if self.asha is not None:
+        if self.asha is not None or self.promoter is not None:
             out.update({"trials_early_stopped": s.pruned, "early_stop_saved_tflops": s.saved_tflops})
+        if self.promoter is not None:
+            out["trials_promoted"] = s.promoted
         if self.exp.proxy.use != "off":
             out["candidates_screened_out"] = s.screened
             out.update({f"proxy_rho_{k}": v for k, v in self.controller.proxy_correlations().items() if v == v})
@@ -291,7 +450,7 @@ class SearchLoop:
         title = f"{self.exp.name}: {len(done)} trials, {len(front)} Pareto-optimal"
 
         curve, stop = list(self.hv_curve), self.state.stop_reason
-        tags = {"nas.pareto_trials": ",".join(map(str, numbers))}
+        tags = {"nas.pareto_trials": ",".join(map(str, numbers)), "nas.repeats": str(self.controller.stats.repeats)}
         if self.exp.proxy.use != "off":
             tags["nas.proxy_active"] = self.controller.active_proxy()
 
@@ -324,7 +483,7 @@ class SearchLoop:
 
 def trial_seed(exp: Experiment, number: int) -> int:
     """The training seed of trial ``number``: a function of the search seed and the trial number only."""
-    return exp.search.seed * 100_003 + number
+    return exp.search.seed * SEED_STRIDE + number
 
 
 def pareto_csv(front: list[TrialRecord], objectives: list[tuple[str, str]]) -> str:

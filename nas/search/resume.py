@@ -12,7 +12,14 @@ import logging
 import optuna
 from optuna.trial import TrialState
 
-from nas.search.controller.core import REASON_ATTR, RECORD_ATTR, SAVED_ATTR, STATUS_ATTR, Controller
+from nas.search.controller.core import (
+    REASON_ATTR,
+    RECORD_ATTR,
+    REPEAT_STATUS,
+    SAVED_ATTR,
+    STATUS_ATTR,
+    Controller,
+)
 from nas.training.records import TrialRecord
 
 log = logging.getLogger(__name__)
@@ -33,6 +40,9 @@ def recover_records(controller: Controller) -> list[TrialRecord]:
         if status == "screened":  # drawn and scored, never trained: not a trial of the search
             controller.stats.screened_out += 1
             continue
+        if status == REPEAT_STATUS:  # answered from a known result, never trained: not a trial of the search
+            controller.stats.repeats += 1
+            continue
         if t.state in (TrialState.RUNNING, TrialState.WAITING):
             _mark_interrupted(study, t)
             records.append(_from_trial(t, "interrupted", INTERRUPTED))
@@ -49,6 +59,7 @@ def recover_records(controller: Controller) -> list[TrialRecord]:
         else:
             controller.stats.told_failed += 1
         records.append(rec)
+        controller.remember(rec.number, rec.params, rec.training, rec.status, rec.metrics, rec.reason, t.params)
     return records
 
 

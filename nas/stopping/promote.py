@@ -53,6 +53,7 @@ class Promoter:
     stopped: dict[Hashable, dict[str, float]] = field(default_factory=dict, init=False)
     params: dict[Hashable, dict[str, Any]] = field(default_factory=dict, init=False)
     pairs: dict[Hashable, tuple[dict[str, float], float]] = field(default_factory=dict, init=False)
+    promoting: dict[Hashable, dict[str, float]] = field(default_factory=dict, init=False)
     _gp: Any = field(default=None, init=False)
     _gp_n: int = field(default=-1, init=False)
     _scale: tuple[np.ndarray, np.ndarray] = field(
@@ -68,15 +69,23 @@ class Promoter:
         self.stopped[key] = {n: float(rung_row[n]) for n, _ in self.objectives}
         self.params[key] = dict(params)
 
+    def start(self, key: Hashable) -> None:
+        """``key`` (returned by :meth:`pick`) is being promoted: it is not picked again."""
+        self.promoting[key] = self.stopped.pop(key)
+
+    def abandon(self, key: Hashable) -> None:
+        """The promotion of ``key`` failed: it is forgotten (not picked again)."""
+        self.promoting.pop(key, None)
+
     def add_promoted(self, key: Hashable, full_accuracy: float) -> None:
         """``key`` was trained in full and reached ``full_accuracy``."""
-        row = self.stopped.pop(key)
+        row = self.promoting.pop(key) if key in self.promoting else self.stopped.pop(key)
         if math.isfinite(full_accuracy):
             self.pairs[key] = (row, float(full_accuracy))
 
     def wants(self, spent: float, spent_full: float) -> bool:
         """Whether full trainings may take the next slot: they have used under ``full_share`` of ``spent``."""
-        rung = len(self.stopped) + len(self.pairs)
+        rung = len(self.stopped) + len(self.pairs) + len(self.promoting)
         return bool(self.stopped) and rung >= self.min_rung and spent_full < self.full_share * spent
 
     def pick(self, front: Sequence[Mapping[str, float]]) -> Hashable | None:

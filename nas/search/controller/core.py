@@ -26,6 +26,7 @@ from nas.config.objectives import METRICS
 from nas.durable.locks import store_lock
 from nas.profile import Profile, profile_model, training_flops
 from nas.search.controller import feasibility
+from nas.search.controller.repeats import ResultCache, trial_key
 from nas.search.controller.samplers import make_sampler
 from nas.search.controller.screening import Scorer, Screening, prior_params
 from nas.search.controller.storage import Storage, open_storage
@@ -39,6 +40,8 @@ STATUS_ATTR = "nas_status"
 REASON_ATTR = "nas_reason"
 SAVED_ATTR = "nas_saved_train_flops"
 RECORD_ATTR = "nas_record"  # the trial's record as JSON: the durable ledger a resumed search rebuilds from
+#: the status of an Optuna trial answered from a known result (not a trial of the search: never trained)
+REPEAT_STATUS = "repeat"
 #: the proxy objective value told for a trial without a score (rejected, or its proxy failed): the worst
 WORST_PROXY = -1e300
 
@@ -69,6 +72,7 @@ class ControllerStats:
     told_failed: int = 0
     told_pruned: int = 0
     screened_out: int = 0
+    repeats: int = 0
     proxy_seconds: float = 0.0
     sampler_seconds: float = 0.0
     profile_seconds: float = 0.0
@@ -77,6 +81,14 @@ class ControllerStats:
 
 class NoFeasibleCandidateError(RuntimeError):
     """The space kept producing candidates that break the hard constraints."""
+
+
+class NoNewCandidateError(RuntimeError):
+    """The sampler kept proposing trials whose result is already known (a small space, exhausted)."""
+
+
+#: re-proposals answered from known results in a row after which the sampler is taken to have run dry
+MAX_REPEATS_IN_A_ROW = 2000
 
 
 class Controller:
@@ -104,6 +116,7 @@ class Controller:
         profiler: Callable[[Mapping[str, Any]], Profile] | None = None,
         scorer: Scorer | None = None,
         reference: Mapping[str, float] | None = None,
+        reuse: bool = True,
     ) -> None:
         self.exp, self.space = experiment, space
         self.profiler, self.scorer = profiler, scorer
@@ -116,6 +129,10 @@ class Controller:
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self.train_samples_per_trial = train_samples_per_trial
         self.stats = ControllerStats()
+        self.reuse = reuse
+        self.known = ResultCache()
+        self._keys: dict[int, tuple[str, dict[str, Any]]] = {}  # trial -> (its key, its params), in flight
+        self._stopped_params: dict[int, dict[str, Any]] = {}  # Optuna params of trials stopped early
         with store_lock(storage if isinstance(storage, str) else None):  # a new sqlite file migrates once
             self.study = optuna.create_study(
                 directions=[o.direction for o in experiment.objectives] + ["maximize"] * bool(self.proxy_objective),
@@ -141,7 +158,12 @@ class Controller:
     # -- proposing ---------------------------------------------------------------------------------------------
 
     def propose(self, fixed: Mapping[str, Any] | None = None) -> Candidate:
-        """``fixed``: train exactly these architecture params next (e.g. a promotion), as a new trial.
+        """The next trial to train. A trial whose key (:func:`trial_key`: canonical architecture and training
+        settings) has a known result is never trained again: with ``reuse``, it is told that result at once
+        (complete, or stopped as before), counted in ``stats.repeats``, and the next one is drawn; after
+        :data:`MAX_REPEATS_IN_A_ROW` of them in a row, :class:`NoNewCandidateError`.
+
+        ``fixed``: train exactly these architecture params next, as a new trial (a known result still answers).
 
         Otherwise, with ``surrogate.enabled`` and past its warm-up, the surrogate's choice is the next trial.
         Else: ask until a candidate meets every hard constraint; rejected ones are told to Optuna, never trained.
@@ -151,6 +173,54 @@ class Controller:
         candidates are drawn and the one :func:`pick_candidate` prefers is returned; the others are told to
         Optuna as pruned (status ``screened``), never trained.
         """
+        for _ in range(MAX_REPEATS_IN_A_ROW):
+            cand = self._propose_new(fixed)
+            if cand.error or not self._answer_known(cand):
+                return cand
+            fixed = None
+        raise NoNewCandidateError(
+            f"the sampler proposed only trials with known results {MAX_REPEATS_IN_A_ROW} times in a row")
+
+    def propose_promotion(self, number: int) -> Candidate:
+        """Trial ``number``, stopped early, again as a new trial with the same params and training settings:
+        a promotion (the backend resumes it from its checkpoint). Never answered from known results."""
+        self.study.enqueue_trial(self._stopped_params.pop(number))
+        cand = self._remember(self._propose_one())
+        if not cand.error:
+            self._keys[cand.number] = (trial_key(self.space.builder, cand.params, cand.training), dict(cand.params))
+        return cand
+
+    def remember(self, number: int, params: Mapping[str, Any], training: Mapping[str, Any], status: str,
+                 metrics: Mapping[str, float], reason: str = "", trial_params: Mapping[str, Any] | None = None) -> None:
+        """A result paid for before this controller existed (a resumed search's record of trial ``number``;
+        ``trial_params``: its Optuna params, which a promotion of a stopped trial enqueues again)."""
+        key = trial_key(self.space.builder, params, training)
+        if status == "complete":
+            self.known.complete(key, params, metrics)
+        elif status == "pruned":
+            self.known.stopped(key, params, reason)
+            if trial_params is not None:
+                self._stopped_params[number] = dict(trial_params)
+
+    def _answer_known(self, cand: Candidate) -> bool:
+        """Tell ``cand`` its known result instead of training it; False when there is none (or no reuse)."""
+        key = trial_key(self.space.builder, cand.params, cand.training)
+        self._keys[cand.number] = (key, dict(cand.params))
+        known = self.known.get(key) if self.reuse else None
+        if known is None:
+            return False
+        assert cand.profile is not None
+        self.stats.repeats += 1
+        if known.stopped:
+            self.tell_pruned(cand.number, f"not trained again: the same trial was stopped early ({known.stopped})",
+                             status=REPEAT_STATUS)
+        else:
+            same = known.params == cand.params  # else an isomorphic one: its own costs, the known training
+            self.tell(cand.number, known.metrics if same else {**known.metrics, **self.costs(cand.profile)},
+                      status=REPEAT_STATUS)
+        return True
+
+    def _propose_new(self, fixed: Mapping[str, Any] | None) -> Candidate:
         if fixed is None and self.surrogate is not None:
             fixed = self.surrogate.propose()
         if fixed is not None:
@@ -361,11 +431,15 @@ class Controller:
 
     # -- learning ----------------------------------------------------------------------------------------------
 
-    def tell(self, number: int, metrics: Mapping[str, float], record: str | None = None) -> None:
+    def tell(self, number: int, metrics: Mapping[str, float], record: str | None = None,
+             status: str = "complete") -> None:
         """Tell Optuna a finished trial's objective values (looked up by objective name in ``metrics``);
         ``record`` (JSON) is stored with it so a resumed search can rebuild the trial."""
         trial = self._live.pop(number)
-        trial.set_user_attr(STATUS_ATTR, "complete")
+        trial.set_user_attr(STATUS_ATTR, status)
+        if number in self._keys:
+            key, params = self._keys.pop(number)
+            self.known.complete(key, params, metrics)
         if record is not None:
             trial.set_user_attr(RECORD_ATTR, record)
         values = [float(metrics[o.name]) for o in self.exp.objectives]
@@ -392,6 +466,11 @@ class Controller:
         trial.set_user_attr(REASON_ATTR, reason[:2000])
         if record is not None:
             trial.set_user_attr(RECORD_ATTR, record)
+        key = self._keys.pop(number, None)
+        if status == "pruned":  # stopped early: remembered, and promotable
+            if key is not None:
+                self.known.stopped(key[0], key[1], reason)
+            self._stopped_params[number] = dict(trial.params)
         self.study.tell(trial, state=TrialState.PRUNED)
         self.stats.told_pruned += 1
 
@@ -401,6 +480,7 @@ class Controller:
         trial = self._live.pop(number, None)
         if trial is None:
             return
+        self._keys.pop(number, None)
         trial.set_user_attr(STATUS_ATTR, "failed")
         trial.set_user_attr(REASON_ATTR, reason[:2000])
         if record is not None:
