@@ -28,7 +28,8 @@ from nas.space import load_space
 @dataclass
 class BenchRun:
     """One seed's search: its trajectory (one :class:`Point` per finished trial), why it stopped, its front
-    (``arch``, objectives, ``test_accuracy`` for reporting), and counts."""
+    (``arch``, objectives, ``test_accuracy`` for reporting), the table architecture of every trial trained (in
+    trial order; a promotion trains its architecture again), and counts."""
 
     seed: int
     trajectory: list[Point] = field(default_factory=list)
@@ -42,6 +43,7 @@ class BenchRun:
     failed: int = 0
     proxy: str = ""
     wall_s: float = 0.0
+    archs: list[str] = field(default_factory=list)
 
     @property
     def last(self) -> Point:
@@ -98,6 +100,7 @@ def search_table(
         repeats=controller.stats.repeats, promoted=s.promoted, failed=s.failed,
         correlations=controller.proxy_correlations() if scorer is not None else {},
         proxy=controller.active_proxy() if scorer is not None else "", wall_s=time.perf_counter() - t0,
+        archs=[key(r.params) for _, r in sorted(loop.records.items()) if r.status in ("complete", "pruned")],
     )
 
 

@@ -26,7 +26,7 @@ from nas.cost.ledger import SearchBill, bill_search, effective_workers, search_c
 from nas.errors import ConfigError
 from nas.pareto import reference_point as pareto_reference_point
 from nas.proxies.scorer import ArchitectureScorer, proxy_set
-from nas.search.backends.ray import cluster_resources, init_ray, run_trials
+from nas.search.backends.ray import RayBackend, cluster_resources, init_ray
 from nas.search.controller.core import Controller
 from nas.search.loop import SearchLoop, SearchState, trial_seed
 from nas.search.resume import missing_child_runs, recover_records
@@ -111,10 +111,6 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
     meter = EnergyMeter(exp.energy, cpu_cores=exp.search.concurrency * exp.resources.cpu,
                         gpu_fraction=exp.search.concurrency * exp.resources.gpu).start()
     # 1. Everything that can refuse the input, before anything is written.
-    if exp.early_stopping.method == "pareto-promote":
-        raise ConfigError(exp.source, "early_stopping/method",
-                          "pareto-promote runs in `nas bench` only for now: a real search does not yet train a "
-                          "trial stopped at a rung again later", "use `method: pareto-asha` for `nas search`")
     space = load_space(exp.space)
     splits = cached_splits(asdict(exp.data))
     client = client_for(exp.tracking.uri)
@@ -168,15 +164,16 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
     if resume:
         for rec in missing_child_runs(records, tracker.logged_trials()):
             tracker.log_trial(rec)
-    loop = SearchLoop(exp, space, controller, tracker, reference, on_update=on_update, records=records)
+    backend = RayBackend(concurrency=exp.search.concurrency, cpu=exp.resources.cpu, gpu=exp.resources.gpu,
+                         storage_path=storage_path or ray_storage_for(exp), name=f"{run_id}-{int(time.time())}",
+                         time_budget_s=exp.search.time_budget_s)
+    loop = SearchLoop(exp, space, controller, tracker, reference, backend=backend, on_update=on_update,
+                      records=records)
     loop.state.run_id = run_id
 
     # 3. The trials.
-    remaining = exp.search.trials - loop.proposed
     try:
-        times = run_trials(loop, max_trials=remaining, concurrency=exp.search.concurrency, cpu=exp.resources.cpu,
-                           gpu=exp.resources.gpu, storage_path=storage_path or ray_storage_for(exp),
-                           name=f"{run_id}-{int(time.time())}", time_budget_s=exp.search.time_budget_s)
+        times = loop.run()
     except BaseException:
         tracker.finish("KILLED")
         raise

@@ -30,7 +30,14 @@ from nas.config.objectives import float32_size_mb
 from nas.cost.ledger import bill_trial
 from nas.pareto import hypervolume, pareto_mask
 from nas.report.figures import hypervolume_png, pareto_png
-from nas.search.backends.base import RESUME_EPOCH, RESUME_FROM, SNAPSHOT_AT, Backend, RunnerTimes
+from nas.search.backends.base import (
+    RESUME_EPOCH,
+    RESUME_FROM,
+    SNAPSHOT_AT,
+    Backend,
+    RunnerTimes,
+    train_tflops,
+)
 from nas.search.controller.core import Controller, NoNewCandidateError
 from nas.search.sink import Sink
 from nas.space import Space
@@ -48,11 +55,6 @@ SEED_STRIDE = 100_003
 RESUMED_FROM = "resumed_from_trial"
 #: relative slack when comparing compute or hypervolume with a limit (float sums of fidelity shares)
 LIMIT_RTOL = 1e-9
-
-
-def train_tflops(metrics: Mapping[str, float]) -> float:
-    """A trial's compute as Ray reports it: its training FLOPs, in TFLOPs."""
-    return float(metrics.get("train_flops", 0.0)) / 1e12
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,8 @@ class SearchLoop:
                 space_hash=self.space.hash, data=asdict(self.exp.data), training=cand.training,
                 seed=seed, mflops=cand.profile.mflops,
                 cpu_threads=max(1, int(self.exp.resources.cpu)), device="auto", extra=extra,
+                latency={"batch_size": self.exp.profile.batch_size, "warmup": self.exp.profile.warmup,
+                         "repeats": self.exp.profile.repeats},
             )
         return None
 

@@ -19,8 +19,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -165,6 +166,9 @@ def train(
     max_seconds: float | None = None,
     on_epoch: Callable[[EpochResult], bool | None] | None = None,
     lr_schedule: str = "cosine",
+    resume: Mapping[str, Any] | None = None,
+    snapshot_at: Collection[int] = (),
+    on_snapshot: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``splits.train`` with cross-entropy for ``epochs`` epochs, validating after each.
 
@@ -180,6 +184,12 @@ def train(
     Raises ``ValueError`` for bad settings or an empty train/val set, :class:`NonFiniteLossError` when a batch
     loss is NaN or infinite (checked once per epoch, before validation), and :class:`TrialTimeoutError` past
     ``max_seconds``. Both carry the finished epochs in ``.partial``.
+
+    Resuming (ASHA promotion): after each epoch in ``snapshot_at``, ``on_snapshot(epoch, state)`` gets the
+    training state (optimizer, data-order and torch RNG, AMP scaler; plain tensors and numbers, for
+    ``torch.save``); ``train(..., resume=state)`` with the model's weights of that epoch loaded goes on from the
+    epoch after it, as if never stopped (same schedule, data order and RNG). The result then holds only the
+    epochs it ran, and ``samples_seen`` counts only their samples: a promotion is billed its extra epochs.
     """
     dev = torch.device(device)
     _check_settings(splits, epochs, batch_size, optimizer, lr, lr_schedule, amp, dev)
@@ -189,7 +199,7 @@ def train(
         run = _Run(model, splits, dev, batch_size, amp, max_seconds)
         opt = OPTIMIZERS[optimizer](run.model.parameters(), lr=lr, weight_decay=weight_decay, momentum=momentum)
         return run.fit(epochs=int(epochs), opt=opt, schedule=LR_SCHEDULES[lr_schedule], seed=seed,
-                       on_epoch=on_epoch)
+                       on_epoch=on_epoch, resume=resume, snapshot_at=set(snapshot_at), on_snapshot=on_snapshot)
 
 
 def _check_settings(
@@ -239,12 +249,22 @@ class _Run:
 
     def fit(
         self, *, epochs: int, opt: torch.optim.Optimizer, schedule: Callable[[int, int], float], seed: int,
-        on_epoch: Callable[[EpochResult], bool | None] | None,
+        on_epoch: Callable[[EpochResult], bool | None] | None, resume: Mapping[str, Any] | None = None,
+        snapshot_at: Collection[int] = (), on_snapshot: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> TrainResult:
         gen = torch.Generator().manual_seed(seed)
         base_lrs = [group["lr"] for group in opt.param_groups]
-        for e in range(epochs):
-            if e > 0:
+        first = 0
+        if resume is not None:
+            first = int(resume["epoch"])
+            opt.load_state_dict(resume["optimizer"])
+            for group, base in zip(opt.param_groups, base_lrs, strict=True):
+                group["lr"] = base  # the schedule sets each epoch's lr from the base
+            gen.set_state(resume["generator"])
+            torch.set_rng_state(resume["torch_rng"])
+            self.scaler.load_state_dict(resume["scaler"])
+        for e in range(first, epochs):
+            if e > first:
                 self.check_clock(e, None)
             epoch_start = time.perf_counter()
             factor = schedule(e, epochs)
@@ -258,6 +278,9 @@ class _Run:
                                  epoch_seconds=time.perf_counter() - epoch_start, lr=base_lrs[0] * factor)
             self.history.append(result)
             log.debug("epoch %d: %s", e + 1, result)
+            if on_snapshot is not None and e + 1 in snapshot_at:
+                on_snapshot(e + 1, {"epoch": e + 1, "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                                    "torch_rng": torch.get_rng_state(), "scaler": self.scaler.state_dict()})
             if on_epoch is not None and on_epoch(result):
                 log.info("stopped early after epoch %d by on_epoch", e + 1)
                 return self.partial(stopped_early=True)

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +27,13 @@ from nas.space import Space, parse_space
 from nas.training.train import TrainResult, train
 
 log = logging.getLogger(__name__)
+
+#: TrialSpec.extra keys. SNAPSHOT_AT: save a resumable training state after each of these epochs (the rung a
+#: pareto-promote promotion resumes at). RESUME_FROM / RESUME_EPOCH: a promotion, resuming from the
+#: SNAPSHOT_FILE of this checkpoint folder, saved after that many epochs.
+SNAPSHOT_AT, RESUME_FROM, RESUME_EPOCH = "snapshot_at", "resume_from", "resume_epoch"
+#: the file, in a rung checkpoint folder, holding the model's weights and the training state
+SNAPSHOT_FILE = "snapshot.pt"
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class TrialSpec:
     cpu_threads: int = 1
     device: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
+    latency: dict[str, int] = field(default_factory=lambda: {"batch_size": 1, "warmup": 2, "repeats": 5})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,7 +98,8 @@ def pick_device(preference: str) -> torch.device:
 
 
 def run_trial(
-    spec: TrialSpec, on_epoch: Callable[[dict[str, float]], bool | None] | None = None
+    spec: TrialSpec, on_epoch: Callable[[dict[str, float]], bool | None] | None = None,
+    on_snapshot: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> tuple[TrainResult, dict[str, torch.Tensor] | torch.nn.Module, dict[str, float]]:
     """Build, train and evaluate one architecture; then compress it when its space has a ``compression:`` block.
 
@@ -98,11 +108,27 @@ def run_trial(
     compressed, since its structure no longer follows from the params) and the final metrics. After compression
     the objectives (``val_accuracy``, ``mflops``, ``params``, ``size_mb``, ``latency_ms``) are the compressed
     model's, re-measured; ``uncompressed_val_accuracy`` and ``compress_flops`` keep the rest of the story.
+
+    ``on_snapshot(epoch, state)`` is called after each epoch of ``extra[SNAPSHOT_AT]`` with everything a
+    promotion needs (``{"model": weights, "train": training state}``: save it as :data:`SNAPSHOT_FILE`). With
+    ``extra[RESUME_FROM]``, the trial loads that snapshot and trains on from its epoch: its ``train_flops`` and
+    ``samples_seen`` count only the epochs it ran. Latency (when not profiled before) is measured with
+    ``spec.latency``'s batch size, warm-up and repeats (the experiment's ``profile`` section).
     """
     torch.set_num_threads(max(1, int(spec.cpu_threads)))
     splits = cached_splits(spec.data)
     space = space_from_spec(spec)
     model = build(space, spec.params, input_shape=splits.input_shape, num_classes=splits.num_classes, seed=spec.seed)
+    resume = None
+    if spec.extra.get(RESUME_FROM):
+        snap = torch.load(Path(spec.extra[RESUME_FROM], SNAPSHOT_FILE), map_location="cpu", weights_only=True)
+        model.load_state_dict(snap["model"])
+        resume = snap["train"]
+
+    def _snapshot(epoch: int, state: dict[str, Any]) -> None:
+        if on_snapshot is not None:
+            on_snapshot(epoch, {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "train": state})
+
     device = pick_device(spec.device)
     flops_per_sample = spec.mflops * 1e6
 
@@ -129,7 +155,8 @@ def run_trial(
         optimizer=t.get("optimizer", "adam"), lr=float(t["lr"]), weight_decay=float(t.get("weight_decay", 0.0)),
         momentum=float(t.get("momentum", 0.9)), lr_schedule=t.get("lr_schedule", "cosine"),
         device=device, amp=bool(t.get("amp", False)), seed=spec.seed, max_seconds=t.get("max_seconds"),
-        on_epoch=_on_epoch,
+        on_epoch=_on_epoch, resume=resume, snapshot_at=[int(e) for e in spec.extra.get(SNAPSHOT_AT, ())],
+        on_snapshot=_snapshot if on_snapshot is not None else None,
     )
     final = {
         "val_accuracy": result.final_val_accuracy,
@@ -145,8 +172,9 @@ def run_trial(
     final["size_mb"] = model_size_mb(model)
     if "latency_ms" not in spec.extra.get("profiled", ()):
         # measured here, on the trial's device, when the driver did not need it before training
-        x = torch.zeros(1, *splits.input_shape, device=device)
-        final["latency_ms"] = latency_ms(model, x, warmup=2, repeats=5)
+        lat = spec.latency
+        x = torch.zeros(int(lat.get("batch_size", 1)), *splits.input_shape, device=device)
+        final["latency_ms"] = latency_ms(model, x, warmup=int(lat.get("warmup", 2)), repeats=int(lat.get("repeats", 5)))
     plan = space.resolve(spec.params).get("compression")
     if plan and not is_noop(plan):
         done = apply_plan(model, plan, splits, seed=spec.seed, lr=float(t["lr"]),

@@ -9,15 +9,18 @@ behind the same interface is the model).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from nas.training.trial import TrialSpec
+from nas.training.trial import RESUME_EPOCH, RESUME_FROM, SNAPSHOT_AT, TrialSpec
 
-#: TrialSpec.extra keys of a promotion: resume from this checkpoint folder, saved after this many epochs
-RESUME_FROM, RESUME_EPOCH = "resume_from", "resume_epoch"
-#: TrialSpec.extra key: save a resumable checkpoint after each of these epochs (the rungs a promotion resumes at)
-SNAPSHOT_AT = "snapshot_at"
+__all__ = ["RESUME_EPOCH", "RESUME_FROM", "SNAPSHOT_AT", "Backend", "Observer", "RunnerTimes", "train_tflops"]
+
+
+def train_tflops(metrics: Mapping[str, float]) -> float:
+    """A trial's compute as a training backend reports it: its training FLOPs (``train_flops``), in TFLOPs."""
+    return float(metrics.get("train_flops", 0.0)) / 1e12
 
 
 class Observer(Protocol):

@@ -1,10 +1,14 @@
-"""The one module that imports Ray: trials run as Ray Tune trials, proposed by the controller.
+"""The one module that imports Ray: the Ray Tune backend, where ``nas search`` trials run.
 
 ``ray.init()`` starts a local cluster unless an address is given (``--address`` or ``RAY_ADDRESS``). Each trial
 asks for ``resources.cpu`` CPUs and a ``resources.gpu`` GPU fraction; actors are reused between trials (a fresh
 actor costs ~1.7 s on a 2-core box, a reused one ~0.2 s). The searcher asks the controller for feasible
 candidates (constraints are checked before dispatch), and a Tune callback forwards every result to a plain
 observer (the search loop), so the runner knows nothing of MLflow.
+
+pareto-promote: a trial asked to (``TrialSpec.extra[SNAPSHOT_AT]``) reports its rung epoch with a checkpoint
+holding its weights and training state; the loop stops it there, and a promotion later resumes it from that
+checkpoint (ASHA's promotion), so it trains and is billed only the epochs past the rung.
 """
 
 from __future__ import annotations
@@ -16,9 +20,8 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import ray
 import torch
@@ -28,8 +31,9 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from nas.errors import ConfigError
-from nas.training.checkpoint import MODULE_FILE, SCRIPT_FILE, WEIGHTS_FILE, load_module, save_module  # noqa: F401
-from nas.training.trial import TrialSpec, cached_splits, run_trial
+from nas.search.backends.base import Observer, RunnerTimes, train_tflops
+from nas.training.checkpoint import WEIGHTS_FILE, save_module
+from nas.training.trial import SNAPSHOT_FILE, TrialSpec, cached_splits, run_trial
 
 log = logging.getLogger(__name__)
 
@@ -42,27 +46,6 @@ TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"
 FINAL_KEY = "nas_final"
 FAILED_KEY = "nas_failed"
 ERROR_KEY = "nas_error"
-
-
-class Observer(Protocol):
-    """What the search loop implements to hear about trials (all calls come from the driver thread)."""
-
-    def propose(self) -> TrialSpec | None: ...
-    def on_trial_start(self, number: int) -> None: ...
-    def on_epoch(self, number: int, metrics: dict[str, float]) -> None: ...
-    def on_trial_complete(self, number: int, final: dict[str, float], checkpoint_dir: str | None) -> None: ...
-    def on_trial_failed(self, number: int, reason: str) -> None: ...
-    def should_stop(self, number: int, metrics: dict[str, float]) -> str | None: ...
-    def on_trial_pruned(self, number: int, reason: str, metrics: dict[str, float]) -> None: ...
-
-
-@dataclass
-class RunnerTimes:
-    """Seconds the driver spent in each part of the machinery (for the ledger)."""
-
-    propose_s: float = 0.0
-    callbacks_s: float = 0.0
-    ray_init_s: float = 0.0
 
 
 def _probe(address: str, timeout_s: float = 5.0) -> None:
@@ -110,8 +93,18 @@ def _trainable(config: dict[str, Any]) -> None:
     """Runs in a Ray worker (reused across trials): one trial, reporting every epoch, weights at the end.
     The scheduler may stop it after any epoch's report (early stopping, budget)."""
     spec = TrialSpec.from_dict(config["nas"])
+    snapshot: dict[str, Any] = {}
+
+    def on_epoch(metrics: dict[str, float]) -> None:
+        if not snapshot:
+            tune.report(dict(metrics))
+            return
+        with tempfile.TemporaryDirectory() as d:  # a rung checkpoint, for a promotion to resume from
+            torch.save(snapshot.pop("state"), Path(d, SNAPSHOT_FILE))
+            tune.report(dict(metrics), checkpoint=Checkpoint.from_directory(d))
+
     try:
-        _, state, final = run_trial(spec, on_epoch=lambda m: tune.report(dict(m)))
+        _, state, final = run_trial(spec, on_epoch=on_epoch, on_snapshot=lambda _, s: snapshot.update(state=s))
     except Exception as e:  # recorded as a failed trial with its reason; the search goes on
         log.warning("trial %d failed: %s", spec.number, e)
         tune.report({FAILED_KEY: 1.0, ERROR_KEY: f"{type(e).__name__}: {e}"[:2000], FINAL_KEY: 1.0})
@@ -212,7 +205,9 @@ class _Forwarder(_Unpicklable, Callback):
         if result.get(FAILED_KEY):
             self._timed(self.observer.on_trial_failed, number, str(result.get(ERROR_KEY, "unknown error")))
         elif self.scheduler is not None and trial.trial_id in self.scheduler.stopped and not result.get(FINAL_KEY):
-            self._timed(self.observer.on_trial_pruned, number, self.scheduler.stopped[trial.trial_id], _metrics(result))
+            ckpt = trial.checkpoint.path if trial.checkpoint is not None else None
+            self._timed(self.observer.on_trial_pruned, number, self.scheduler.stopped[trial.trial_id],
+                        _metrics(result), ckpt)
         elif not result.get(FINAL_KEY):
             self._timed(self.observer.on_trial_failed, number, "trial ended without a final result")
         else:
@@ -238,6 +233,27 @@ def _metrics(result: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in result.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in (FINAL_KEY, FAILED_KEY)
             and not k.startswith(("time_", "timestamp", "training_iteration", "pid", "done", "iterations_"))}
+
+
+class RayBackend:
+    """Trials as Ray Tune trials (Ray must be initialized: :func:`init_ray`): each asks for ``cpu`` CPUs and a
+    ``gpu`` fraction, at most ``concurrency`` at a time; checkpoints go under ``storage_path``/``name``."""
+
+    compute_unit = "TFLOPs"
+
+    def __init__(self, *, concurrency: int, cpu: float, gpu: float, storage_path: str, name: str,
+                 time_budget_s: float | None = None) -> None:
+        self.concurrency, self.cpu, self.gpu = concurrency, cpu, gpu
+        self.storage_path, self.name, self.time_budget_s = storage_path, name, time_budget_s
+
+    def compute(self, metrics: dict[str, float]) -> float:
+        """A trial's training FLOPs, in TFLOPs."""
+        return train_tflops(metrics)
+
+    def run(self, observer: Observer, *, max_trials: int) -> RunnerTimes:
+        return run_trials(observer, max_trials=max_trials, concurrency=self.concurrency, cpu=self.cpu,
+                          gpu=self.gpu, storage_path=self.storage_path, name=self.name,
+                          time_budget_s=self.time_budget_s)
 
 
 def run_trials(

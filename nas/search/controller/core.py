@@ -132,6 +132,7 @@ class Controller:
         self.reuse = reuse
         self.known = ResultCache()
         self._keys: dict[int, tuple[str, dict[str, Any]]] = {}  # trial -> (its key, its params), in flight
+        self._inflight: dict[str, int] = {}  # key -> the trial training it now
         self._stopped_params: dict[int, dict[str, Any]] = {}  # Optuna params of trials stopped early
         with store_lock(storage if isinstance(storage, str) else None):  # a new sqlite file migrates once
             self.study = optuna.create_study(
@@ -187,8 +188,18 @@ class Controller:
         self.study.enqueue_trial(self._stopped_params.pop(number))
         cand = self._remember(self._propose_one())
         if not cand.error:
-            self._keys[cand.number] = (trial_key(self.space.builder, cand.params, cand.training), dict(cand.params))
+            self._track(cand.number, trial_key(self.space.builder, cand.params, cand.training), cand.params)
         return cand
+
+    def _track(self, number: int, key: str, params: Mapping[str, Any]) -> None:
+        self._keys[number] = (key, dict(params))
+        self._inflight[key] = number
+
+    def _untrack(self, number: int) -> tuple[str, dict[str, Any]] | None:
+        entry = self._keys.pop(number, None)
+        if entry is not None and self._inflight.get(entry[0]) == number:
+            del self._inflight[entry[0]]
+        return entry
 
     def remember(self, number: int, params: Mapping[str, Any], training: Mapping[str, Any], status: str,
                  metrics: Mapping[str, float], reason: str = "", trial_params: Mapping[str, Any] | None = None) -> None:
@@ -203,15 +214,20 @@ class Controller:
                 self._stopped_params[number] = dict(trial_params)
 
     def _answer_known(self, cand: Candidate) -> bool:
-        """Tell ``cand`` its known result instead of training it; False when there is none (or no reuse)."""
+        """Tell ``cand`` its known result instead of training it; False when there is none (or no reuse). A trial
+        whose twin is training right now is told as stopped (its result is not known yet), not trained twice."""
         key = trial_key(self.space.builder, cand.params, cand.training)
-        self._keys[cand.number] = (key, dict(cand.params))
         known = self.known.get(key) if self.reuse else None
-        if known is None:
+        twin = self._inflight.get(key) if self.reuse else None
+        if known is None and twin is None:
+            self._track(cand.number, key, cand.params)
             return False
         assert cand.profile is not None
         self.stats.repeats += 1
-        if known.stopped:
+        if known is None:
+            self.tell_pruned(cand.number, f"not trained: the same trial is training now (trial {twin})",
+                             status=REPEAT_STATUS)
+        elif known.stopped:
             self.tell_pruned(cand.number, f"not trained again: the same trial was stopped early ({known.stopped})",
                              status=REPEAT_STATUS)
         else:
@@ -437,9 +453,9 @@ class Controller:
         ``record`` (JSON) is stored with it so a resumed search can rebuild the trial."""
         trial = self._live.pop(number)
         trial.set_user_attr(STATUS_ATTR, status)
-        if number in self._keys:
-            key, params = self._keys.pop(number)
-            self.known.complete(key, params, metrics)
+        entry = self._untrack(number)
+        if entry is not None:
+            self.known.complete(entry[0], entry[1], metrics)
         if record is not None:
             trial.set_user_attr(RECORD_ATTR, record)
         values = [float(metrics[o.name]) for o in self.exp.objectives]
@@ -466,7 +482,7 @@ class Controller:
         trial.set_user_attr(REASON_ATTR, reason[:2000])
         if record is not None:
             trial.set_user_attr(RECORD_ATTR, record)
-        key = self._keys.pop(number, None)
+        key = self._untrack(number)
         if status == "pruned":  # stopped early: remembered, and promotable
             if key is not None:
                 self.known.stopped(key[0], key[1], reason)
@@ -480,7 +496,7 @@ class Controller:
         trial = self._live.pop(number, None)
         if trial is None:
             return
-        self._keys.pop(number, None)
+        self._untrack(number)
         trial.set_user_attr(STATUS_ATTR, "failed")
         trial.set_user_attr(REASON_ATTR, reason[:2000])
         if record is not None:
