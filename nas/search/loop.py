@@ -200,6 +200,8 @@ class SearchLoop:
                 rec = TrialRecord(number=cand.number, params=cand.params, training=cand.training, profile={},
                                   status="failed", reason=cand.error, start_time=now, end_time=now)
                 self.records[rec.number] = rec
+                if resumes is not None and self.promoter is not None:
+                    self.promoter.abandon(resumes)
                 self._finish(rec)
                 continue
             assert cand.profile is not None
