@@ -4,6 +4,8 @@
 - :mod:`.samplers`: the ``search.sampler`` registry.
 - :mod:`.storage`: where the study lives (RDB URL, journal file, memory).
 - :mod:`.feasibility`: the one hard-constraint check.
+- :mod:`.profiling`: profiles of proposed architectures, measured once each.
+- :mod:`.repeats`: canonical trial keys and known results (never train twice).
 - :mod:`.screening`: zero-cost proxies (scores, trust, screening, prior seeding).
 """
 

@@ -8,7 +8,6 @@ Ray or MLflow; the runner drives it from the Ray driver process.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -20,12 +19,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from nas.builders import build
 from nas.config.experiment import Experiment, training_dimension
 from nas.config.objectives import METRICS
 from nas.durable.locks import store_lock
-from nas.profile import Profile, profile_model, training_flops
+from nas.profile import Profile, training_flops
 from nas.search.controller import feasibility
+from nas.search.controller.profiling import ProfileCache
 from nas.search.controller.repeats import ResultCache, trial_key
 from nas.search.controller.samplers import make_sampler
 from nas.search.controller.screening import Scorer, Screening, prior_params
@@ -147,7 +146,7 @@ class Controller:
             self.study.set_metric_names([o.name for o in experiment.objectives]
                                         + [f"proxy_{self.proxy_objective}"] * bool(self.proxy_objective))
         self._live: dict[int, optuna.Trial] = {}
-        self._profiles: dict[str, Profile] = {}  # by architecture (params as sorted JSON)
+        self._profile = ProfileCache(experiment, space, input_shape, num_classes, profiler)
         self._arch: dict[int, tuple[dict[str, Any], Profile]] = {}  # trial -> (params, profile), while in flight
         es = experiment.early_stopping
         self._rungs = experiment_rungs(es.method, es.rungs, experiment.training.epochs, es.eta)
@@ -391,28 +390,8 @@ class Controller:
         feasibility.check_feasible(self.exp, self.space, self.profile, self.train_flops, samples, max_seconds)
 
     def profile(self, params: Mapping[str, Any]) -> Profile:
-        """The candidate's profile; an architecture seen before (categorical spaces repeat them) is not rebuilt."""
-        key = json.dumps(dict(params), sort_keys=True, default=str)
-        if key not in self._profiles:
-            self._profiles[key] = self._measure(params)
-        return self._profiles[key]
-
-    def _measure(self, params: Mapping[str, Any]) -> Profile:
-        if self.profiler is not None:
-            return self.profiler(params)
-        model = build(self.space, params, input_shape=self.input_shape, num_classes=self.num_classes)
-        p = self.exp.profile
-        # Latency and memory are measured here, on the driver's critical path, only when an objective or
-        # constraint needs them before training; otherwise the trial measures latency on its own device after
-        # training (nas/trial.py), so every child run still records it.
-        names = self._metric_names()
-        return profile_model(
-            model, self.input_shape, device=p.device, batch_size=p.batch_size, warmup=p.warmup, repeats=p.repeats,
-            measure_latency="latency_ms" in names, measure_memory="peak_mem_mb" in names,
-        )
-
-    def _metric_names(self) -> list[str]:
-        return [o.name for o in self.exp.objectives] + [c.metric for c in self.exp.constraints]
+        """The candidate's profile (:class:`ProfileCache`: an architecture seen before is not rebuilt)."""
+        return self._profile(params)
 
     metric_value = staticmethod(feasibility.metric_value)
 
