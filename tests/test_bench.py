@@ -136,3 +136,54 @@ def test_cli_bench_max_compute(capsys, tmp_path):
     assert 4 <= run["compute"] < 4 + 1.0 + 1e-9  # stops at the first evaluation that reaches it
     assert run["promoted"] >= 1 and "reached the limit 4" in run["stop_reason"]
     assert main(["bench", str(EXP), "--max-compute", "0"]) == 2
+
+
+class _TwoTrials:
+    """A hand-driven observer: trial 0 is stopped at its first report, trial 1 promotes it from that epoch."""
+
+    def __init__(self, params):
+        from nas.training.trial import RESUME_EPOCH, TrialSpec
+
+        base = {"params": params, "space_yaml": "", "space_source": "", "space_hash": "", "data": {}, "training": {},
+                "seed": 0, "mflops": 1.0}
+        self.specs = [TrialSpec(number=0, **base), TrialSpec(number=1, **base, extra={RESUME_EPOCH: 12})]
+        self.events: list[tuple] = []
+
+    def propose(self):
+        return self.specs.pop(0) if self.specs else None
+
+    def on_trial_start(self, number):
+        self.events.append(("start", number))
+
+    def on_epoch(self, number, metrics):
+        self.events.append(("epoch", number, metrics["epoch"]))
+
+    def should_stop(self, number, metrics):
+        return "stop at the rung" if number == 0 else None
+
+    def on_trial_complete(self, number, final, checkpoint_dir):
+        self.events.append(("complete", number, final["full_trainings"]))
+
+    def on_trial_pruned(self, number, reason, metrics, checkpoint_dir):
+        self.events.append(("pruned", number, metrics["full_trainings"]))
+
+    def on_trial_failed(self, number, reason):
+        self.events.append(("failed", number, reason))
+
+
+@pytest.mark.parametrize(("resumable", "promotion_cost"), [(False, 1.0), (True, 188 / 200)])
+def test_the_table_backend_bills_what_its_numbers_mean(resumable, promotion_cost):
+    from nas.builders.nb201 import arch_to_params
+    from nas.search.backends.table import TableBackend
+
+    exp = load_experiment(EXP)
+    table = load_table(exp)
+    arch = table.archs[7]
+    backend = TableBackend(table, lambda p: arch, "val_accuracy", resumable=resumable)
+    obs = _TwoTrials(arch_to_params(arch))
+    backend.run(obs, max_trials=10)
+    assert obs.events[:3] == [("start", 0), ("epoch", 0, 12.0), ("pruned", 0, pytest.approx(0.06))]
+    assert obs.events[-1] == ("complete", 1, pytest.approx(promotion_cost))
+    # NB201's 12-epoch column is a separate schedule: a promotion there retrains from scratch (and reports 12)
+    assert (("epoch", 1, 12.0) in obs.events) is not resumable
+    assert backend.meter.spent == pytest.approx(0.06 + promotion_cost)
