@@ -116,8 +116,9 @@ def test_per_trial_caps():
 def test_profiles_are_cached_by_architecture():
     calls = []
     c = _controller(search={"sampler": "random", "trials": 50, "seed": 0})
-    real = c._measure
-    c._measure = lambda params: calls.append(dict(params)) or real(params)
+    cache = c._profile  # the controller's ProfileCache
+    real = cache._measure
+    cache._measure = lambda params: calls.append(dict(params)) or real(params)
     params = c.space.sample_random(0)
     first = c.profile(params)
     assert c.profile(dict(reversed(list(params.items())))) is first  # same architecture, any key order
