@@ -108,9 +108,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from nas.config.experiment import load_experiment
     from nas.search.api import SearchAbortedError, run_search
+    from nas.search.preflight import resolve_paths
+    from nas.search.progress import failure_summary
 
-    exp = load_experiment(args.experiment).with_overrides(trials=args.trials, seed=args.seed,
-                                                          tracking_uri=args.tracking_uri)
+    exp = resolve_paths(load_experiment(args.experiment).with_overrides(trials=args.trials, seed=args.seed,
+                                                                         tracking_uri=args.tracking_uri))
     if args.dry_run:
         return dry_run(exp)
     try:
@@ -124,18 +126,34 @@ def cmd_search(args: argparse.Namespace) -> int:
     except SearchAbortedError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    rows = [{"trial": r.number, **{k: r.metrics.get(k) for k in ("val_accuracy", "mflops", "params", "latency_ms")
-                                   if k in r.metrics}} for r in result.pareto]
-    console.print(_table(rows, f"Pareto set ({len(rows)} of {result.state.done} trials, hypervolume "
-                               f"{result.hypervolume:.4g})"))
+    failures = failure_summary(result.records)
+    completed = [r for r in result.records if r.status == "complete"]
+    if completed:
+        rows = [{"trial": r.number, **{k: r.metrics.get(k) for k in PARETO_COLUMNS if k in r.metrics}}
+                for r in result.pareto]
+        console.print(_table(rows, f"Pareto set ({len(rows)} of {result.state.done} trials, hypervolume "
+                                   f"{result.hypervolume:.4g})"))
     if result.state.stop_reason and result.state.stop_reason != "trials":
         print(f"stopped: {result.state.stop_reason}")
+    if failures:
+        print(f"{result.state.failed} of {result.state.done} trials failed:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
     print(f"run_id: {result.run_id}")
     from nas.tracking.tracker import runs_url
 
     print(f"mlflow ui --backend-store-uri {result.tracking_uri}")
     print(f"then open {runs_url(result.experiment_id)}")
+    if not completed:
+        print(f"error: no trial of search {result.run_id} completed, so it has no Pareto set"
+              + (" (the failures are listed above)" if failures else "")
+              + ". Fix the cause, then start a new search.", file=sys.stderr)
+        return 1
     return 0
+
+
+#: metrics shown for the Pareto set after a search (test accuracy is shown, never used to choose)
+PARETO_COLUMNS = ("val_accuracy", "test_accuracy", "mflops", "params", "latency_ms")
 
 
 def dry_run(exp: Any) -> int:

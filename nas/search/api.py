@@ -29,6 +29,7 @@ from nas.proxies.scorer import ArchitectureScorer, proxy_set
 from nas.search.backends.ray import cluster_resources, init_ray, run_trials
 from nas.search.controller.core import Controller
 from nas.search.loop import SearchLoop, SearchState, trial_seed
+from nas.search.preflight import preflight
 from nas.search.resume import missing_child_runs, recover_records
 from nas.space import Space, load_space
 from nas.tracking.models import write_model_dir
@@ -115,6 +116,7 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
         raise ConfigError(exp.source, "early_stopping/method",
                           "pareto-promote runs in `nas bench` only for now: a real search does not yet train a "
                           "trial stopped at a rung again later", "use `method: pareto-asha` for `nas search`")
+    exp = preflight(exp)  # paths resolved, builder imported, one candidate built and stepped (nas/search/preflight.py)
     space = load_space(exp.space)
     splits = cached_splits(asdict(exp.data))
     client = client_for(exp.tracking.uri)

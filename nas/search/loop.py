@@ -69,6 +69,7 @@ class SearchLoop:
         self.state = SearchState(planned=exp.search.trials, run_id=tracker.run_id or "")
         self.started = time.time()
         self.space_yaml = Path(space.source).read_text()
+        self.import_paths = [str(Path(p).resolve().parent) for p in (exp.source, space.source) if Path(p).is_file()]
         self.artifact_every_s, self._last_artifacts = artifact_every_s, 0.0
         # a PNG costs ~0.5 s of CPU on the writer thread: plots are redrawn less often than pareto.csv
         self.plots_every_s, self._last_plots = plots_every_s, 0.0
@@ -125,7 +126,7 @@ class SearchLoop:
                 space_hash=self.space.hash, data=asdict(self.exp.data), training=cand.training,
                 seed=trial_seed(self.exp, cand.number), mflops=cand.profile.mflops,
                 cpu_threads=max(1, int(self.exp.resources.cpu)), device="auto",
-                extra={"profiled": sorted(self.records[cand.number].profile)},
+                extra={"profiled": sorted(self.records[cand.number].profile), "import_paths": self.import_paths},
             )
         return None
 

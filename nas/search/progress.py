@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
@@ -9,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 
 from nas.search.loop import SearchState
+from nas.training.records import TrialRecord
 
 
 def _fmt_s(s: float | None) -> str:
@@ -53,3 +56,23 @@ class LiveProgress:
     def update(self, state: SearchState) -> None:
         if self._live is not None:
             self._live.update(render(state))
+
+
+def _reason_kind(reason: str) -> str:
+    """A failure reason with its numbers blanked, so that the same error in different trials groups together."""
+    return re.sub(r"\d+(\.\d+)?(e-?\d+)?", "#", reason.strip().splitlines()[0] if reason.strip() else "(no reason)")
+
+
+def failure_summary(records: Iterable[TrialRecord]) -> list[str]:
+    """One line per kind of failure among the failed trials, most frequent first: the count, the trial numbers
+    and one full reason. Empty when no trial failed."""
+    groups: dict[str, list[TrialRecord]] = {}
+    for r in records:
+        if r.status == "failed":
+            groups.setdefault(_reason_kind(r.reason or ""), []).append(r)
+    lines = []
+    for recs in sorted(groups.values(), key=lambda g: (-len(g), g[0].number)):
+        numbers = ", ".join(str(r.number) for r in recs[:10]) + (", ..." if len(recs) > 10 else "")
+        reason = (recs[0].reason or "(no reason)").strip().splitlines()[0][:500]
+        lines.append(f"{len(recs)} x (trial{'s' if len(recs) > 1 else ''} {numbers}): {reason}")
+    return lines
