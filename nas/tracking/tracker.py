@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -36,6 +37,7 @@ from mlflow.store.tracking.dbmodels.models import (
     SqlTag,
 )
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from mlflow.utils.uri import append_to_uri_path
 from mlflow.utils.validation import _validate_batch_log_data
@@ -390,7 +392,11 @@ class SearchTracker:
         self._batch(rec.run_id, tags={TAG_PARETO: "true", "nas.pareto_rank": rank})
 
     def log_model(self, rec: TrialRecord, model_dir: str, register_as: str | None) -> str | None:
-        """Log a Pareto model's folder (weights + arch.json + space.yaml) on its child run and register it."""
+        """Log a Pareto model on its child run, twice from one folder: the folder itself under ``nas_model/``
+        (weights + arch.json + space.yaml, what ``nas.load_model`` and ``nas compress`` read), and as an MLflow
+        model (``mlflow.pytorch.log_model``: preprocessing inside, signature, raw input example, the folder in
+        its ``extra_files``, linked metrics, tags for the search, trial and space hash). Registered as a version
+        of ``register_as`` with a description and its metrics. Returns the version, or None."""
         t0 = time.perf_counter()
         assert rec.run_id is not None
         artifact_uri = self._artifact_uris.get(rec.run_id)
@@ -399,23 +405,58 @@ class SearchTracker:
             artifact_uri = self.client.get_run(rec.run_id).info.artifact_uri
         else:  # written here: the same repository the client would look up with two reads of the whole run
             get_artifact_repository(artifact_uri, tracking_uri=self.uri).log_artifacts(model_dir, MODEL_DIR)
+        info = self._log_mlflow_model(rec, model_dir)
+        self._batch(rec.run_id, tags={"nas.model_uri": info.model_uri})
         version = None
         if register_as:
             try:
                 if register_as not in self._registered:
                     try:
-                        self.client.create_registered_model(register_as)
+                        self.client.create_registered_model(
+                            register_as, description="Pareto-optimal models of nas searches (one version per model; "
+                            "the tags nas.search_run_id and nas.trial_number tell them apart).")
                     except MlflowException:
                         pass  # already registered
                     self._registered.add(register_as)
-                source = f"{artifact_uri}/{MODEL_DIR}"
-                mv = self.client.create_model_version(register_as, source=source, run_id=rec.run_id,
-                                                      tags={"nas.trial_number": str(rec.number)})
+                metrics = model_metrics(rec.metrics)
+                with _use_tracking_uri(self.uri):  # the registry resolves models:/<id> through the global URI
+                    mv = self.client.create_model_version(
+                        register_as, source=info.model_uri, run_id=rec.run_id, model_id=info.model_id,
+                        tags={"nas.search_run_id": self._parent(), "nas.trial_number": str(rec.number),
+                              "nas.space_hash": info.tags.get("nas.space_hash", ""),
+                              **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}},
+                        description=model_description(rec, self._parent(), metrics))
                 version = mv.version
-            except MlflowException as e:  # a store without a registry still keeps the artifacts
+            except MlflowException as e:  # a store without a registry still keeps the model
                 log.warning("could not register model of trial %d: %s", rec.number, e)
         self.seconds += time.perf_counter() - t0
         return version
+
+    def _log_mlflow_model(self, rec: TrialRecord, model_dir: str) -> Any:
+        """``mlflow.pytorch.log_model`` of the folder's model on the trial's run; returns MLflow's ModelInfo."""
+        import mlflow.pytorch
+        import numpy as np
+        import torch
+        from mlflow.models import infer_signature
+
+        from nas.tracking.models import deployable
+
+        assert rec.run_id is not None
+        module, example, arch = deployable(model_dir)
+        with torch.no_grad():
+            out = module(torch.tensor(np.asarray(example, dtype=np.float32))).numpy()
+        if "test_accuracy" in rec.metrics:  # at step 0 with the other final metrics: log_model links them
+            self._batch(rec.run_id, metrics={"test_accuracy": rec.metrics["test_accuracy"]})
+        tags = {TAG_SEARCH: self._parent(), "nas.trial_number": str(rec.number), "nas.space_hash": arch["space_hash"],
+                "nas.builder": arch["builder"], "nas.preprocessing": json.dumps(arch.get("preprocessing"))[:4000]}
+        extra = [str(f) for f in Path(model_dir).iterdir() if f.is_file()]
+        code = [] if isinstance(module, torch.jit.ScriptModule) else _code_paths(arch)
+        with _use_tracking_uri(self.uri):
+            return mlflow.pytorch.log_model(
+                module, name=f"trial-{rec.number:04d}", run_id=rec.run_id, signature=infer_signature(example, out),
+                input_example=example, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                extra_files=extra, code_paths=code or None, tags=tags, model_type="nas-pareto",
+                serialization_format="pickle", validate_serving_input=False)
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
@@ -436,6 +477,32 @@ class SearchTracker:
             self.client.log_batch(run_id, params=p_chunks[i] if i < len(p_chunks) else (),
                                   tags=t_chunks[i] if i < len(t_chunks) else (),
                                   metrics=m_chunks[i] if i < len(m_chunks) else ())
+
+
+def model_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The metrics a registered model version carries (those present): accuracies, cost, size."""
+    keys = ("val_accuracy", "test_accuracy", "mflops", "params", "latency_ms", "size_mb")
+    return {k: float(metrics[k]) for k in keys if isinstance(metrics.get(k), (int, float))}
+
+
+def model_description(rec: TrialRecord, search_run_id: str, metrics: Mapping[str, float]) -> str:
+    """One paragraph for a registered version: which search and trial, its figures, how it takes inputs."""
+    figures = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    return (f"Pareto-optimal trial {rec.number} of nas search {search_run_id}: {figures}. Takes raw inputs (the "
+            "data's preprocessing is inside the model); outputs class logits. test_accuracy is on the held-out "
+            "test split and was not used to choose it. Architecture: " + json.dumps(rec.params, default=str)[:1500])
+
+
+def _code_paths(arch: Mapping[str, Any]) -> list[str]:
+    """Source an eager (pickled) model needs at load time: the nas package and a user builder's module."""
+    import nas
+
+    paths = [str(Path(nas.__file__).parent)]
+    module = sys.modules.get(str(arch.get("builder", "")).partition(":")[0])
+    file = getattr(module, "__file__", None)
+    if file and not Path(file).resolve().is_relative_to(Path(paths[0]).resolve()):
+        paths.append(str(Path(file).parent) if Path(file).name == "__init__.py" else file)
+    return paths
 
 
 # ---- reading back ------------------------------------------------------------------------------------------------
@@ -517,6 +584,18 @@ def log_parent_extras(client: MlflowClient, run_id: str, metrics: Mapping[str, f
             Path(d, name).parent.mkdir(parents=True, exist_ok=True)
             Path(d, name).write_bytes(content if isinstance(content, bytes) else content.encode())
         client.log_artifacts(run_id, d)
+
+
+def download_model_uri(uri: str, dst: str, tracking_uri: str) -> str:
+    """Download an MLflow model (``models:/<name>/<version>`` or ``models:/<model_id>``); returns its folder."""
+    import mlflow.artifacts
+
+    try:
+        with _use_tracking_uri(tracking_uri):  # models:/ URIs resolve through the registry of the global URI
+            return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst, tracking_uri=tracking_uri)
+    except MlflowException as e:
+        raise ConfigError("MODEL_URI", "", f"no MLflow model {uri!r} in {tracking_uri!r}: {e.message}",
+                          "copy a version from the MLflow UI's Models page, e.g. models:/nas-my-search/1") from None
 
 
 def download_model_dir(client: MlflowClient, trial_run_id: str, dst: str) -> str:

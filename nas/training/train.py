@@ -368,4 +368,4 @@ def train_step(
         loss = F.cross_entropy(out.float(), y)
         loss.backward()
         opt.step()
-    return float(loss)
+    return float(loss.detach())
