@@ -21,6 +21,8 @@ from torch import nn
 from nas.builders import build
 from nas.data.preprocess import to_raw, with_preprocessing
 from nas.errors import ConfigError
+from nas.export import ExportResult, load_pt
+from nas.export import export_model as export_to
 from nas.space import parse_space
 from nas.tracking.tracker import (
     client_for,
@@ -82,8 +84,11 @@ def load_model(run_id: str, rank: int = 0, *, tracking_uri: str | None = None, t
     ``rank`` 0 is the most accurate Pareto model (or pick by ``trial`` number). ``front="merged"`` picks from the
     front that ``nas compress`` merged (compressed models load the same way). The returned module carries its
     architecture record (params, space hash, metrics, data settings) as ``model.nas_arch``.
-    ``run_id`` may also be an MLflow model URI (``models:/<name>/<version>``): that model is rebuilt.
+    ``run_id`` may also be an MLflow model URI (``models:/<name>/<version>``) or a ``nas export --format pt``
+    file: that model is rebuilt.
     """
+    if Path(run_id).suffix == ".pt" and Path(run_id).is_file():  # a `nas export --format pt` file
+        return load_pt(run_id)
     if run_id.startswith("models:/"):
         with tempfile.TemporaryDirectory() as d:
             return load_model_dir(download_model_uri(run_id, d, tracking_uri or default_tracking_uri()))
@@ -126,6 +131,7 @@ def load_model_dir(path: str | Path) -> nn.Module:
         model.load_state_dict(torch.load(Path(p, WEIGHTS_FILE), map_location="cpu", weights_only=True))
     model.eval()
     model.nas_arch = arch  # type: ignore[assignment]
+    model.nas_space_yaml = Path(p, "space.yaml").read_text()  # type: ignore[assignment]
     return model
 
 
@@ -195,8 +201,9 @@ def deployable(d: str | Path) -> tuple[nn.Module, Any, dict[str, Any]]:
 
 
 def export_model(run_id: str, out: str | Path, *, where: str | None = None, best: str = "val_accuracy",
-                 tracking_uri: str | None = None) -> ParetoEntry:
-    """Pick the best Pareto model meeting ``where`` and save it (``torch.save`` of weights + arch) to ``out``."""
+                 tracking_uri: str | None = None, fmt: str = "pt") -> tuple[ParetoEntry, ExportResult]:
+    """Pick the best Pareto model meeting ``where`` and export it to ``out`` as ``fmt`` (see :mod:`nas.export`):
+    written, loaded back in its runtime, outputs checked against PyTorch, latency measured there."""
     from nas.config.objectives import METRICS
     from nas.pareto import select
 
@@ -209,5 +216,4 @@ def export_model(run_id: str, out: str | Path, *, where: str | None = None, best
                           "relax the condition; `nas pareto RUN_ID` lists the set")
     entry = entries[int(picked[0]["_rank"])]
     model = load_model(run_id, trial=entry.trial, tracking_uri=tracking_uri)
-    torch.save({"state_dict": model.state_dict(), "arch": model.nas_arch}, out)
-    return entry
+    return entry, export_to(model, out, fmt, rank=entry.rank)

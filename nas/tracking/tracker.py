@@ -49,6 +49,9 @@ from nas.errors import ConfigError
 from nas.training.records import TrialRecord
 
 log = logging.getLogger(__name__)
+#: one INFO record when a search's parent run is created or re-opened (``nas_run_id`` on the record): the CLI
+#: prints the run id and the resume command from it, before the first trial
+started_log = logging.getLogger("nas.search.started")
 
 TAG_KIND = "nas.kind"  # "search" on the parent, "trial" on children
 TAG_SEARCH = "nas.search_run_id"
@@ -56,6 +59,7 @@ TAG_PARETO = "nas.pareto"
 TAG_STATUS = "nas.status"
 TAG_MERGED = "nas.pareto_merged"  # on the merged front of trials and their compressed versions
 MODEL_DIR = "nas_model"
+BEST_ALIAS = "best"  # on the registered version of the latest search's most accurate Pareto model
 _MAX_PARAMS, _MAX_TAGS, _MAX_METRICS = 100, 100, 1000
 
 
@@ -247,6 +251,7 @@ class SearchTracker:
         self._runs = _OneTransactionRuns.for_client(self.client, exp_id)
         self._artifact_uris: dict[str, str] = {}  # child run id -> artifact URI, for the runs written here
         self._registered: set[str] = set()  # registered model names known to exist
+        self._ranks: dict[str, int] = {}  # child run id -> Pareto rank (0: most accurate), set by mark_pareto
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nas-mlflow")
         self._pending: list[Future[Any]] = []
         self.write_delay_s = write_delay_s
@@ -283,6 +288,7 @@ class SearchTracker:
         run = self.client.create_run(self.experiment_id, run_name=run_name,
                                      tags={TAG_KIND: "search", **{k: str(v) for k, v in tags.items()}})
         self.run_id = run.info.run_id
+        started_log.info("search run %s started", self.run_id, extra={"nas_run_id": self.run_id, "nas_resumed": False})
         self._batch(self.run_id, params=params)
         for name, text in texts.items():
             self.client.log_text(self.run_id, text, name)
@@ -300,6 +306,7 @@ class SearchTracker:
                               "resume with the experiment file that started it")
         self.client.update_run(run_id, status="RUNNING")
         self.run_id = run_id
+        started_log.info("search run %s resumed", run_id, extra={"nas_run_id": run_id, "nas_resumed": True})
         return run
 
     def logged_trials(self) -> dict[int, str]:
@@ -390,13 +397,15 @@ class SearchTracker:
     def mark_pareto(self, rec: TrialRecord, rank: int) -> None:
         assert rec.run_id is not None
         self._batch(rec.run_id, tags={TAG_PARETO: "true", "nas.pareto_rank": rank})
+        self._ranks[rec.run_id] = rank
 
     def log_model(self, rec: TrialRecord, model_dir: str, register_as: str | None) -> str | None:
         """Log a Pareto model on its child run, twice from one folder: the folder itself under ``nas_model/``
         (weights + arch.json + space.yaml, what ``nas.load_model`` and ``nas compress`` read), and as an MLflow
         model (``mlflow.pytorch.log_model``: preprocessing inside, signature, raw input example, the folder in
         its ``extra_files``, linked metrics, tags for the search, trial and space hash). Registered as a version
-        of ``register_as`` with a description and its metrics. Returns the version, or None."""
+        of ``register_as`` with a description and its metrics; the search's rank-0 model (see :meth:`mark_pareto`)
+        gets the alias ``best`` (``models:/<name>@best``). Returns the version, or None."""
         t0 = time.perf_counter()
         assert rec.run_id is not None
         artifact_uri = self._artifact_uris.get(rec.run_id)
@@ -427,6 +436,8 @@ class SearchTracker:
                               **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}},
                         description=model_description(rec, self._parent(), metrics))
                 version = mv.version
+                if self._ranks.get(rec.run_id) == 0:  # models:/<name>@best: the latest search's most accurate
+                    self.client.set_registered_model_alias(register_as, BEST_ALIAS, str(version))
             except MlflowException as e:  # a store without a registry still keeps the model
                 log.warning("could not register model of trial %d: %s", rec.number, e)
         self.seconds += time.perf_counter() - t0
@@ -514,6 +525,41 @@ def runs_url(experiment_id: str, host: str = "http://127.0.0.1:5000") -> str:
 
 def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+
+
+def resolve_run_id(client: MlflowClient, ref: str) -> str:
+    """The full id of the search run ``ref`` names: a full run id, or a unique prefix of a search's run id (as the
+    live display shows). ConfigError when no search or several match."""
+    ref = ref.strip()
+    if len(ref) == 32:
+        return ref
+    if len(ref) < 4 or not all(c in "0123456789abcdef" for c in ref.lower()):
+        raise ConfigError("RUN_ID", "", f"{ref!r} is not a run id or a prefix of one (4 to 32 hex digits)",
+                          "copy the id from the `run_id:` line `nas search` printed")
+    ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    matches: list[str] = []
+    token = None
+    while ids:
+        page = client.search_runs(ids, f"tags.`{TAG_KIND}` = 'search'", ViewType.ALL, 1000, page_token=token)
+        matches += [r.info.run_id for r in page if r.info.run_id.startswith(ref.lower())]
+        token = page.token
+        if not token:
+            break
+    if not matches:
+        raise ConfigError("RUN_ID", "", f"no search run id starts with {ref!r} in the tracking store "
+                          f"{client.tracking_uri!r}", "copy the id from the `run_id:` line `nas search` printed, "
+                          "or pass --tracking-uri")
+    if len(matches) > 1:
+        raise ConfigError("RUN_ID", "", f"{len(matches)} searches start with {ref!r}: {', '.join(sorted(matches)[:5])}",
+                          "give more characters of the id")
+    return matches[0]
+
+
+def store_exists(uri: str) -> bool:
+    """False for a sqlite store whose file does not exist (a read-only command must not create it)."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).expanduser().is_file()
+    return True
 
 
 def get_search_run(client: MlflowClient, run_id: str) -> Any:
