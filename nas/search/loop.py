@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nas.config.experiment import Experiment
@@ -52,6 +52,10 @@ class SearchState:
     eta_s: float | None = None
     run_id: str = ""
     stop_reason: str | None = None
+    #: trial number -> {"start": time.time(), "epoch": last reported, "val_accuracy": latest} of running trials
+    running_trials: dict[int, dict[str, float]] = field(default_factory=dict)
+    #: the most accurate completed trial so far: {"trial", "val_accuracy", and its cost objectives}
+    best: dict[str, float] = field(default_factory=dict)
 
 
 class SearchLoop:
@@ -133,10 +137,13 @@ class SearchLoop:
     def on_trial_start(self, number: int) -> None:
         self.records[number].start_time = time.time()
         self.state.running += 1
+        self.state.running_trials[number] = {"start": self.records[number].start_time, "epoch": 0.0}
         self._update()
 
     def on_epoch(self, number: int, metrics: dict[str, float]) -> None:
         self.records[number].history.append(metrics)
+        live = self.state.running_trials.setdefault(number, {"start": time.time()})
+        live.update({k: float(metrics[k]) for k in ("epoch", "val_accuracy") if k in metrics})
 
     def should_stop(self, number: int, metrics: dict[str, float]) -> str | None:
         """Asked at every epoch report of a running trial: why to stop it now (a spent budget, or Pareto-ASHA
@@ -244,6 +251,12 @@ class SearchLoop:
             rec.start_time = rec.end_time
         rec.metrics.update(bill_trial(rec, self.exp.resources, self.exp.energy).as_metrics())
         self._count(rec)
+        self.state.running_trials.pop(rec.number, None)
+        acc = rec.metrics.get("val_accuracy")
+        if rec.status == "complete" and acc is not None and acc > self.state.best.get("val_accuracy", -1.0):
+            self.state.best = {"trial": float(rec.number), "val_accuracy": float(acc),
+                               **{name: float(rec.metrics[name]) for name, _ in self.objectives
+                                  if name != "val_accuracy" and name in rec.metrics}}
         front, hv = self.front()
         self.state.pareto_size, self.state.hypervolume = len(front), hv
         self._running_flops.pop(rec.number, None)
