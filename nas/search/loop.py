@@ -138,12 +138,14 @@ class SearchLoop:
         self.records[number].start_time = time.time()
         self.state.running += 1
         self.state.running_trials[number] = {"start": self.records[number].start_time, "epoch": 0.0}
+        self.tracker.defer(self.tracker.start_trial, self.records[number])  # the UI shows it running
         self._update()
 
     def on_epoch(self, number: int, metrics: dict[str, float]) -> None:
         self.records[number].history.append(metrics)
         live = self.state.running_trials.setdefault(number, {"start": time.time()})
         live.update({k: float(metrics[k]) for k in ("epoch", "val_accuracy") if k in metrics})
+        self.tracker.defer(self.tracker.log_epoch, number, dict(metrics))  # live per-epoch curves in the UI
 
     def should_stop(self, number: int, metrics: dict[str, float]) -> str | None:
         """Asked at every epoch report of a running trial: why to stop it now (a spent budget, or Pareto-ASHA

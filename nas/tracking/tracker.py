@@ -251,6 +251,7 @@ class SearchTracker:
         self._runs = _OneTransactionRuns.for_client(self.client, exp_id)
         self._artifact_uris: dict[str, str] = {}  # child run id -> artifact URI, for the runs written here
         self._registered: set[str] = set()  # registered model names known to exist
+        self._open: dict[int, str] = {}  # trial number -> child run created at its start, not yet ended
         self._ranks: dict[str, int] = {}  # child run id -> Pareto rank (0: most accurate), set by mark_pareto
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nas-mlflow")
         self._pending: list[Future[Any]] = []
@@ -357,9 +358,39 @@ class SearchTracker:
 
     # -- child runs --------------------------------------------------------------------------------------------
 
+    def start_trial(self, rec: TrialRecord) -> str:
+        """Create the child run of a trial as it starts (RUNNING, with its architecture and training params), so
+        the MLflow UI lists running trials; :meth:`log_epoch` then adds each epoch's metrics as they come and
+        :meth:`log_trial` completes and ends the same run. Returns its run id."""
+        t0 = time.perf_counter()
+        parent = self._parent()
+        tags = {"mlflow.parentRunId": parent, TAG_KIND: "trial", TAG_SEARCH: parent, TAG_STATUS: "running",
+                "nas.trial_number": str(rec.number)}
+        run = self.client.create_run(self.experiment_id, start_time=int(rec.start_time * 1000) or _now_ms(),
+                                     tags=tags, run_name=f"trial-{rec.number:04d}")
+        rid = run.info.run_id
+        self._batch(rid, params=_trial_params(rec))
+        self._open[rec.number] = rid
+        self._artifact_uris[rid] = run.info.artifact_uri
+        rec.run_id = rid
+        self.seconds += time.perf_counter() - t0
+        return rid
+
+    def log_epoch(self, number: int, metrics: Mapping[str, float]) -> None:
+        """One epoch's metrics (``epoch/<name>`` at step ``epoch``) on a running trial's child run."""
+        rid = self._open.get(number)
+        if rid is None:
+            return
+        t0 = time.perf_counter()
+        step, ts = int(metrics.get("epoch", 0)), _now_ms()
+        self.client.log_batch(rid, metrics=[Metric(f"epoch/{k}", float(v), ts, step) for k, v in metrics.items()
+                                            if k != "epoch" and isinstance(v, (int, float))])
+        self.seconds += time.perf_counter() - t0
+
     def log_trial(self, rec: TrialRecord) -> str:
-        """One child run for a finished or failed trial: one transaction on an sqlite store, else ~3 requests.
-        Returns its run id."""
+        """The child run of a finished or failed trial: the run :meth:`start_trial` opened, completed and ended;
+        else (a trial that never started, a resume's backfill) written whole, in one transaction on an sqlite
+        store, else ~3 requests. Returns its run id."""
         t0 = time.perf_counter()
         parent = self._parent()
         tags = {
@@ -370,7 +401,7 @@ class SearchTracker:
             tags["nas.failure_reason"] = rec.reason[:4000]
         if rec.checkpoint_dir:
             tags["nas.checkpoint_dir"] = rec.checkpoint_dir
-        params = {**{f"arch/{k}": v for k, v in rec.params.items()}, **{f"train/{k}": v for k, v in rec.training.items()}}
+        params = _trial_params(rec)
         ts = int(rec.end_time * 1000) or _now_ms()
         metrics = [Metric(k, float(v), ts, 0) for k, v in {**rec.profile, **rec.metrics}.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -381,7 +412,12 @@ class SearchTracker:
         status = {"complete": "FINISHED", "pruned": "KILLED"}.get(rec.status, "FAILED")
         run_name = f"trial-{rec.number:04d}"
         start_ms, end_ms = int(rec.start_time * 1000) or None, int(rec.end_time * 1000) or None
-        if self._runs is not None:
+        if rec.number in self._open:  # opened at its start, per-epoch metrics already there
+            rid = self._open.pop(rec.number)
+            final = [m for m in metrics if not m.key.startswith("epoch/")]
+            self._batch(rid, tags={k: v for k, v in tags.items() if k != "mlflow.parentRunId"}, metric_list=final)
+            self.client.set_terminated(rid, status=status, end_time=end_ms)
+        elif self._runs is not None:
             rid, artifact_uri = self._runs.write(
                 run_name=run_name, start_ms=start_ms or _now_ms(), end_ms=end_ms or _now_ms(), status=status,
                 tags=tags, params=[Param(k, _param_value(v)) for k, v in params.items()], metrics=metrics)
@@ -488,6 +524,10 @@ class SearchTracker:
             self.client.log_batch(run_id, params=p_chunks[i] if i < len(p_chunks) else (),
                                   tags=t_chunks[i] if i < len(t_chunks) else (),
                                   metrics=m_chunks[i] if i < len(m_chunks) else ())
+
+
+def _trial_params(rec: TrialRecord) -> dict[str, Any]:
+    return {**{f"arch/{k}": v for k, v in rec.params.items()}, **{f"train/{k}": v for k, v in rec.training.items()}}
 
 
 def model_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
