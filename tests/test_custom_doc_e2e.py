@@ -31,7 +31,7 @@ def doc_files() -> dict[str, str]:
 
 
 def test_the_doc_holds_the_whole_example():
-    assert set(doc_files()) == {"make_data.py", "mynet.py", "space.yaml", "experiment.yaml", "use_model.py"}
+    assert set(doc_files()) == {"make_data.py", "churn_net.py", "space.yaml", "experiment.yaml", "use_model.py"}
 
 
 def test_custom_example_end_to_end(tmp_path, ray_cluster, capsys, monkeypatch):
