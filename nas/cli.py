@@ -127,6 +127,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             with LiveProgress() as live:
                 result = run_search(exp, address=args.address, on_update=live.update, resume=args.resume)
     except SearchAbortedError as e:
+        _print_failures(exp.tracking.uri, _STARTED.get("run_id"))
         print(f"error: {e}", file=sys.stderr)
         return 1
     failures = failure_summary(result.records)
@@ -177,6 +178,30 @@ def _resume_settings(exp: Any, args: argparse.Namespace) -> tuple[Any, str]:
     return exp, run.info.run_id
 
 
+#: the run id of the search this process started or resumed (set by the start announcement)
+_STARTED: dict[str, str] = {}
+
+
+def _print_failures(uri: str, run_id: str | None) -> None:
+    """The failed trials of search ``run_id``, grouped and counted, read back from the tracking store."""
+    if not run_id:
+        return
+    from nas.search.progress import failure_summary
+    from nas.tracking.tracker import client_for, trial_runs
+    from nas.training.records import TrialRecord
+
+    client = client_for(uri)
+    runs = trial_runs(client, client.get_run(run_id))
+    recs = [TrialRecord(number=int(r.data.tags.get("nas.trial_number", -1)), params={}, training={}, profile={},
+                        status=r.data.tags.get("nas.status", ""), reason=r.data.tags.get("nas.failure_reason", ""))
+            for r in runs]
+    lines = failure_summary(sorted(recs, key=lambda r: r.number))
+    if lines:
+        print(f"{len([r for r in recs if r.status == 'failed'])} of {len(recs)} trials failed:", file=sys.stderr)
+        for line in lines:
+            print(f"  {line}", file=sys.stderr)
+
+
 def _announce_start(args: argparse.Namespace) -> None:
     """Print the run id and the exact resume command as soon as the search's parent run exists."""
     import shlex
@@ -191,6 +216,7 @@ def _announce_start(args: argparse.Namespace) -> None:
         def emit(self, record: logging.LogRecord) -> None:
             run_id = getattr(record, "nas_run_id", None)
             if run_id:
+                _STARTED["run_id"] = run_id
                 what = "resumed" if getattr(record, "nas_resumed", False) else "started"
                 print(f"search {what}: run_id {run_id}\n  if it stops, resume with: "
                       f"{shlex.join([*command, '--resume', run_id])}", flush=True)

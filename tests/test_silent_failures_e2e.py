@@ -50,7 +50,7 @@ def write_csv(path: Path, n: int = 300, seed: int = 0) -> None:
 
 
 def problem(root: Path, *, builder: str = "mynet:tabular_net", training: dict | None = None,
-            space: dict | None = None, data: dict | None = None, trials: int = 2) -> Path:
+            space: dict | None = None, data: dict | None = None, trials: int = 2, search: dict | None = None) -> Path:
     """A user's own problem folder: data.csv, mynet.py, space.yaml and experiment.yaml side by side (relative
     paths); returns the experiment file."""
     root.mkdir(parents=True, exist_ok=True)
@@ -65,7 +65,7 @@ def problem(root: Path, *, builder: str = "mynet:tabular_net", training: dict | 
         "data": data or {"name": "csv", "batch_size": 32, "options": {"path": "data.csv", "label_column": "label"}},
         "objectives": [{"name": "val_accuracy", "direction": "maximize"}, {"name": "params", "direction": "minimize"}],
         "training": {"epochs": 2, "lr": 0.01, **(training or {})},
-        "search": {"sampler": "random", "trials": trials, "concurrency": 1, "seed": 0},
+        "search": {"sampler": "random", "trials": trials, "concurrency": 1, "seed": 0, **(search or {})},
         "tracking": {"experiment": "own-problem"},
     }))
     return root / "experiment.yaml"
@@ -97,6 +97,17 @@ def test_every_trial_failing_exits_non_zero_with_the_reasons_counted(tmp_path, r
     assert re.search(r"3 x \(trials \d+, \d+, \d+\): RuntimeError: injected failure: exception in forward", err), err
     assert "no trial of search" in err and "completed" in err
     assert "Pareto set (" not in out
+
+
+def test_a_search_stopped_by_max_failures_prints_the_reasons_counted(tmp_path, ray_cluster, capsys):
+    space = {"builder": "nas.testing.faults:faulty", "input_shape": [6], "num_classes": 2,
+             "params": {"width": {"type": "categorical", "choices": [8]},
+                        "mode": {"type": "categorical", "choices": ["raise"]}}}
+    rc = main(search(problem(tmp_path / "p", space=space, trials=4, search={"max_failures": 1}), tmp_path))
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert re.search(r"(\d+) of \1 trials failed:\n  \1 x \(trials [\d, ]+\): RuntimeError: injected failure", err), err
+    assert "more than search.max_failures (1)" in err
 
 
 @pytest.mark.parametrize(("case", "message"), [
