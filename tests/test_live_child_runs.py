@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from mlflow import MlflowClient
 
 from nas.tracking.tracker import SearchTracker, trial_runs
 from nas.training.records import TrialRecord
 
 
-def test_child_run_is_running_from_the_start_and_completed_in_place(tmp_path):
+@pytest.mark.parametrize("path", ["one-transaction", "client"])
+def test_child_run_is_running_from_the_start_and_completed_in_place(path, tmp_path):
     tracker = SearchTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "live", write_delay_s=0.0)
+    if path == "client":
+        tracker._runs = None  # the path every non-sqlite store takes
     tracker.start("search", params={}, tags={}, texts={})
     client = MlflowClient(tracker.uri)
     rec = TrialRecord(number=4, params={"width": 8}, training={"lr": 0.01}, profile={"mflops": 0.5},
@@ -31,6 +35,7 @@ def test_child_run_is_running_from_the_start_and_completed_in_place(tmp_path):
     tracker.finish()
     run = client.get_run(rid)
     assert run.info.status == "FINISHED" and run.data.metrics["val_accuracy"] == 0.7
-    assert run.data.tags["nas.status"] == "complete"
+    assert run.data.tags["nas.status"] == "complete" and run.info.end_time >= run.info.start_time
+    assert run.data.metrics["epoch/val_accuracy"] == 0.7  # the latest epoch's value
     assert len(client.get_metric_history(rid, "epoch/val_accuracy")) == 2  # not logged twice
     assert [r.info.run_id for r in trial_runs(client, client.get_run(tracker.run_id))] == [rid]

@@ -41,7 +41,7 @@ from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from mlflow.utils.uri import append_to_uri_path
 from mlflow.utils.validation import _validate_batch_log_data
-from sqlalchemy import event, insert, select
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.engine import Engine
 
 from nas.durable.locks import store_lock
@@ -175,7 +175,7 @@ class _OneTransactionRuns:
             return None
         return _OneTransactionRuns(store, experiment_id)
 
-    def write(self, *, run_name: str, start_ms: int, end_ms: int, status: str, tags: Mapping[str, str],
+    def write(self, *, run_name: str, start_ms: int, end_ms: int | None, status: str, tags: Mapping[str, str],
               params: list[Param], metrics: list[Metric]) -> tuple[str, str]:
         """Insert a terminated run with its tags, params and metrics; returns its run id and artifact URI."""
         metrics, params, run_tags = _validate_batch_log_data(
@@ -216,6 +216,43 @@ class _OneTransactionRuns:
                 session.execute(insert(SqlMetric.__table__), metric_rows)
                 session.execute(insert(SqlLatestMetric.__table__), list(latest.values()))
         return run_id, artifact_uri
+
+    def append(self, run_id: str, *, tags: Mapping[str, str] | None = None, metrics: list[Metric] | None = None,
+               status: str | None = None, end_ms: int | None = None) -> None:
+        """Add to a run in one transaction: tags (replacing same keys), metrics (``latest_metrics`` kept as
+        ``log_batch`` keeps it: the greatest (step, timestamp, value) per key) and, when given, its status and
+        end time (what ``set_terminated`` sets)."""
+        metrics, _, run_tags = _validate_batch_log_data(
+            list(metrics or []), [], [RunTag(k, v) for k, v in (tags or {}).items()])
+        rows = []
+        for m in dict.fromkeys(metrics):  # duplicates dropped
+            is_nan, value = self.store.sanitize_metric_value(m.value)
+            rows.append({"run_uuid": run_id, "key": m.key, "value": value, "timestamp": m.timestamp,
+                         "step": m.step, "is_nan": is_nan})
+        with self.store.ManagedSessionMaker(read_only=False) as session:
+            if run_tags:
+                session.execute(delete(SqlTag.__table__).where(
+                    SqlTag.run_uuid == run_id, SqlTag.key.in_([t.key for t in run_tags])))
+                session.execute(insert(SqlTag.__table__),
+                                [{"run_uuid": run_id, "key": t.key, "value": t.value} for t in run_tags])
+            if rows:
+                session.execute(insert(SqlMetric.__table__), rows)
+                keys = sorted({r["key"] for r in rows})
+                latest = {r.key: {"run_uuid": run_id, "key": r.key, "value": r.value, "timestamp": r.timestamp,
+                                  "step": r.step, "is_nan": r.is_nan}
+                          for r in session.execute(select(SqlLatestMetric).where(
+                              SqlLatestMetric.run_uuid == run_id, SqlLatestMetric.key.in_(keys))).scalars()}
+                for row in rows:
+                    old = latest.get(row["key"])
+                    if old is None or (row["step"], row["timestamp"], row["value"]) > (
+                            old["step"], old["timestamp"], old["value"]):
+                        latest[row["key"]] = row
+                session.execute(delete(SqlLatestMetric.__table__).where(
+                    SqlLatestMetric.run_uuid == run_id, SqlLatestMetric.key.in_(keys)))
+                session.execute(insert(SqlLatestMetric.__table__), list(latest.values()))
+            if status is not None:
+                session.execute(update(SqlRun.__table__).where(SqlRun.run_uuid == run_id).values(
+                    status=status, end_time=end_ms if end_ms is not None else _now_ms()))
 
 
 class SearchTracker:
@@ -366,12 +403,17 @@ class SearchTracker:
         parent = self._parent()
         tags = {"mlflow.parentRunId": parent, TAG_KIND: "trial", TAG_SEARCH: parent, TAG_STATUS: "running",
                 "nas.trial_number": str(rec.number)}
-        run = self.client.create_run(self.experiment_id, start_time=int(rec.start_time * 1000) or _now_ms(),
-                                     tags=tags, run_name=f"trial-{rec.number:04d}")
-        rid = run.info.run_id
-        self._batch(rid, params=_trial_params(rec))
+        start_ms, name = int(rec.start_time * 1000) or _now_ms(), f"trial-{rec.number:04d}"
+        if self._runs is not None:  # one transaction: the run, its tags and params, status RUNNING
+            rid, artifact_uri = self._runs.write(
+                run_name=name, start_ms=start_ms, end_ms=None, status="RUNNING", tags=tags,
+                params=[Param(k, _param_value(v)) for k, v in _trial_params(rec).items()], metrics=[])
+        else:
+            run = self.client.create_run(self.experiment_id, start_time=start_ms, tags=tags, run_name=name)
+            rid, artifact_uri = run.info.run_id, run.info.artifact_uri
+            self._batch(rid, params=_trial_params(rec))
         self._open[rec.number] = rid
-        self._artifact_uris[rid] = run.info.artifact_uri
+        self._artifact_uris[rid] = artifact_uri
         rec.run_id = rid
         self.seconds += time.perf_counter() - t0
         return rid
@@ -383,8 +425,12 @@ class SearchTracker:
             return
         t0 = time.perf_counter()
         step, ts = int(metrics.get("epoch", 0)), _now_ms()
-        self.client.log_batch(rid, metrics=[Metric(f"epoch/{k}", float(v), ts, step) for k, v in metrics.items()
-                                            if k != "epoch" and isinstance(v, (int, float))])
+        batch = [Metric(f"epoch/{k}", float(v), ts, step) for k, v in metrics.items()
+                 if k != "epoch" and isinstance(v, (int, float))]
+        if self._runs is not None:
+            self._runs.append(rid, metrics=batch)
+        else:
+            self.client.log_batch(rid, metrics=batch)
         self.seconds += time.perf_counter() - t0
 
     def log_trial(self, rec: TrialRecord) -> str:
@@ -415,8 +461,12 @@ class SearchTracker:
         if rec.number in self._open:  # opened at its start, per-epoch metrics already there
             rid = self._open.pop(rec.number)
             final = [m for m in metrics if not m.key.startswith("epoch/")]
-            self._batch(rid, tags={k: v for k, v in tags.items() if k != "mlflow.parentRunId"}, metric_list=final)
-            self.client.set_terminated(rid, status=status, end_time=end_ms)
+            new_tags = {k: v for k, v in tags.items() if k != "mlflow.parentRunId"}
+            if self._runs is not None:
+                self._runs.append(rid, tags=new_tags, metrics=final, status=status, end_ms=end_ms)
+            else:
+                self._batch(rid, tags=new_tags, metric_list=final)
+                self.client.set_terminated(rid, status=status, end_time=end_ms)
         elif self._runs is not None:
             rid, artifact_uri = self._runs.write(
                 run_name=run_name, start_ms=start_ms or _now_ms(), end_ms=end_ms or _now_ms(), status=status,
