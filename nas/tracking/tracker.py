@@ -548,12 +548,18 @@ class SearchTracker:
                 "nas.builder": arch["builder"], "nas.preprocessing": json.dumps(arch.get("preprocessing"))[:4000]}
         extra = [str(f) for f in Path(model_dir).iterdir() if f.is_file()]
         code = [] if isinstance(module, torch.jit.ScriptModule) else _code_paths(arch)
-        with _use_tracking_uri(self.uri):
-            return mlflow.pytorch.log_model(
-                module, name=f"trial-{rec.number:04d}", run_id=rec.run_id, signature=infer_signature(example, out),
-                input_example=example, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-                extra_files=extra, code_paths=code or None, tags=tags, model_type="nas-pareto",
-                serialization_format="pickle", validate_serving_input=False)
+        quiet = logging.getLogger("mlflow.pytorch")  # its per-model warning about pickle: ours is TorchScript
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            with _use_tracking_uri(self.uri):
+                return mlflow.pytorch.log_model(
+                    module, name=f"trial-{rec.number:04d}", run_id=rec.run_id, signature=infer_signature(example, out),
+                    input_example=example, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                    extra_files=extra, code_paths=code or None, tags=tags, model_type="nas-pareto",
+                    serialization_format="pickle", validate_serving_input=False)
+        finally:
+            quiet.setLevel(level)
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
