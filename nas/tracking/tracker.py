@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.store.tracking.dbmodels.models import (
@@ -542,24 +543,35 @@ class SearchTracker:
         module, example, arch = deployable(model_dir)
         with torch.no_grad():
             out = module(torch.tensor(np.asarray(example, dtype=np.float32))).numpy()
-        if "test_accuracy" in rec.metrics:  # at step 0 with the other final metrics: log_model links them
-            self._batch(rec.run_id, metrics={"test_accuracy": rec.metrics["test_accuracy"]})
         tags = {TAG_SEARCH: self._parent(), "nas.trial_number": str(rec.number), "nas.space_hash": arch["space_hash"],
                 "nas.builder": arch["builder"], "nas.preprocessing": json.dumps(arch.get("preprocessing"))[:4000]}
         extra = [str(f) for f in Path(model_dir).iterdir() if f.is_file()]
         code = [] if isinstance(module, torch.jit.ScriptModule) else _code_paths(arch)
+        # The logged model is created here, linked to the run with its own metrics in one batch: through
+        # log_model(run_id=...), MLflow reads the run's params and every metric's history to copy them (~30 reads).
+        model = self.client.create_logged_model(self.experiment_id, name=f"trial-{rec.number:04d}",
+                                                source_run_id=rec.run_id, tags=tags, model_type="nas-pareto",
+                                                params={k: _param_value(v)[:1000] for k, v in
+                                                        _trial_params(rec).items()})
         quiet = logging.getLogger("mlflow.pytorch")  # its per-model warning about pickle: ours is TorchScript
         level = quiet.level
         quiet.setLevel(logging.ERROR)
         try:
             with _use_tracking_uri(self.uri):
-                return mlflow.pytorch.log_model(
-                    module, name=f"trial-{rec.number:04d}", run_id=rec.run_id, signature=infer_signature(example, out),
-                    input_example=example, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-                    extra_files=extra, code_paths=code or None, tags=tags, model_type="nas-pareto",
-                    serialization_format="pickle", validate_serving_input=False)
+                info = mlflow.pytorch.log_model(
+                    module, name=f"trial-{rec.number:04d}", model_id=model.model_id,
+                    signature=infer_signature(example, out), input_example=example,
+                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"], extra_files=extra,
+                    code_paths=code or None, serialization_format="pickle", validate_serving_input=False)
         finally:
             quiet.setLevel(level)
+        ts = _now_ms()
+        linked = {k: v for k, v in model_metrics(rec.metrics).items() if math.isfinite(v)}
+        self.client.log_outputs(rec.run_id, [LoggedModelOutput(model.model_id, step=0)])
+        self.client.log_batch(rec.run_id, metrics=[Metric(k, float(v), ts, 0, model_id=model.model_id)
+                                                   for k, v in linked.items()])  # on the run too
+        self.client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+        return info
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
