@@ -34,6 +34,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import select
 import shutil
 import signal
@@ -355,6 +356,10 @@ class UICheck:
     default_view: str = ""
     screenshots: list[Path] = field(default_factory=list)
     foreign_requests: list[str] = field(default_factory=list)
+    running_child: str = ""  # a child run opened in the UI while its trial was still RUNNING ("" when not tried)
+    running_shown: str = ""  # what its run page said about its status and epochs
+    model_name: str = ""  # the registered model whose page was opened
+    model_versions_shown: list[str] = field(default_factory=list)
 
     @property
     def children_found(self) -> list[str]:
@@ -396,7 +401,16 @@ def check_page(browser: Chromium, check: UICheck, screenshot: Path, timeout: flo
         browser.wait_stable(timeout / 2)
         check.screenshots.append(browser.screenshot(screenshot.with_name(f"{screenshot.stem}_filtered{screenshot.suffix}")))
 
-    # 3. The page the experiment opens on by default (no workflowType: whatever the UI picks by itself).
+    # 3. The registered model's page: its versions (one per Pareto model).
+    if check.model_name:
+        browser.goto(f"{base}/#/models/{urllib.parse.quote(check.model_name)}")
+        browser.wait_for(_text_has(["Version 1"]), timeout)
+        browser.wait_stable(timeout / 2)
+        text = browser.js("document.body.innerText") or ""
+        check.model_versions_shown = sorted(set(re.findall(r"Version \d+", text)))
+        check.screenshots.append(browser.screenshot(screenshot.with_name(f"{screenshot.stem}_model{screenshot.suffix}")))
+
+    # 4. The page the experiment opens on by default (no workflowType: whatever the UI picks by itself).
     if default_page:
         browser.goto(f"{base}/#/experiments/{exp}")
         browser.wait_for("(document.querySelector('h2') || {}).innerText", timeout)  # after its redirect
@@ -435,7 +449,7 @@ def tiny_search(workdir: Path, uri: str, trials: int = 4) -> Iterator[subprocess
     exp.write_text(textwrap.dedent(f"""\
         name: ui-check
         space: {TINY_SPACE}
-        training: {{epochs: 2, lr: 0.01}}
+        training: {{epochs: 12, lr: 0.01}}
         search: {{sampler: random, trials: {trials}, concurrency: 2, seed: 0}}
         tracking: {{uri: "{uri}", experiment: ui-check}}
         """))
@@ -476,6 +490,31 @@ def search_run_id(proc: subprocess.Popen, log_path: Path, timeout: float = 240.0
 
 # ---- the check --------------------------------------------------------------------------------------------------
 
+def catch_running_child(browser: Chromium, base: str, uri: str, proc: subprocess.Popen, screenshot: Path,
+                        timeout: float = 120.0) -> tuple[str, str, Path | None]:
+    """While the search runs: the first child run whose status is RUNNING, opened on its run page (name, what the
+    page shows, screenshot). Child runs exist from their trial's start, with per-epoch metrics as they arrive."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        exps = [e.experiment_id for e in client.search_experiments()]
+        running = client.search_runs(exps, "tags.`nas.kind` = 'trial' and attributes.status = 'RUNNING'",
+                                     max_results=1) if exps else []
+        if running:
+            run = running[0]
+            browser.goto(f"{base}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}")
+            browser.wait_for(_text_has([run.info.run_name]), 30)
+            browser.wait_stable(10, quiet=1.0)
+            text = browser.js("document.body.innerText") or ""
+            shown = ", ".join(w for w in ("Running", "Finished", "arch/", "epoch/") if w in text)
+            path = browser.screenshot(screenshot.with_name(f"{screenshot.stem}_running{screenshot.suffix}"))
+            return run.info.run_name, shown, path
+        time.sleep(0.5)
+    return "", "no running child run seen", None
+
+
 def expected_runs(uri: str, run_id: str) -> tuple[str, str, list[str]]:
     """(experiment id, parent run name, child run names) from the store itself."""
     from mlflow import MlflowClient
@@ -508,16 +547,33 @@ def run_check(tracking_uri: str | None = None, run_id: str | None = None, screen
         base = stack.enter_context(mlflow_server(tracking_uri, work / "mlflow-ui.log"))
         print(f"mlflow ui at {base} after {time.perf_counter() - t0:.1f} s")
         browser = stack.enter_context(chromium(work, chromium_path))
+        running = ("", "", None)
         if search is not None:
             browser.goto(f"{base}/#/experiments")  # loads (and caches) the UI's scripts while the search runs
+            running = catch_running_child(browser, base, tracking_uri, search, screenshot)
             run_id = search_run_id(search, work / "search.log", search_timeout)
             print(f"tiny search: run {run_id} after {time.perf_counter() - t0:.1f} s")
         assert run_id is not None
         exp_id, parent_name, children = expected_runs(tracking_uri, run_id)
         check = UICheck(base, exp_id, run_id, parent_name, children)
+        check.running_child, check.running_shown = running[0], running[1]
+        if running[2] is not None:
+            check.screenshots.append(running[2])
+        check.model_name = registered_model(tracking_uri, run_id)
         check_page(browser, check, screenshot, timeout, default_page)
         print(f"browser checks done after {time.perf_counter() - t0:.1f} s")
         return check
+
+
+def registered_model(uri: str, run_id: str) -> str:
+    """The registered model holding the search's Pareto models ("" when none was registered)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    for rm in client.search_registered_models():
+        if any(v.tags.get("nas.search_run_id") == run_id for v in client.search_model_versions(f"name = '{rm.name}'")):
+            return rm.name
+    return ""
 
 
 def report(check: UICheck) -> str:
@@ -530,6 +586,8 @@ def report(check: UICheck) -> str:
         f"{len(check.children_found)}/{len(check.children)} child runs found"
         + (f"; missing: {sorted(set(check.children) - set(check.children_found))}"
            if set(check.children_found) != set(check.children) else ""),
+        f"running child run: {check.running_child or '-'} ({check.running_shown or 'not tried'})",
+        f"registered model {check.model_name or '-'}: {', '.join(check.model_versions_shown) or 'no version shown'}",
         f"default experiment page: {check.default_view or 'not checked'}",
         f"requests to anything but 127.0.0.1: {check.foreign_requests or 'none'}",
         "screenshots: " + ", ".join(str(p) for p in check.screenshots),

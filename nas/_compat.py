@@ -40,6 +40,14 @@ def _mlflow_validate_batch_log_data() -> Any:
     return _validate_batch_log_data
 
 
+def _mlflow_use_tracking_uri() -> Any:
+    # a context manager that sets the global tracking URI for a block: the model registry resolves models:/ URIs
+    # through it (mlflow 3)
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    return _use_tracking_uri
+
+
 def _fvcore_default_ops() -> Any:
     # fvcore's table op name -> FLOP handle (fvcore 0.1.5)
     from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
@@ -77,6 +85,7 @@ LOADERS: dict[str, Callable[[], Any]] = {
     "get_lock_file": _optuna_get_lock_file,
     "SqlAlchemyStore": _mlflow_sqlalchemy_store,
     "validate_batch_log_data": _mlflow_validate_batch_log_data,
+    "use_tracking_uri": _mlflow_use_tracking_uri,
     **{n: _sql_model(n) for n in ("SqlExperiment", "SqlLatestMetric", "SqlMetric", "SqlParam", "SqlRun", "SqlTag")},
     "FVCORE_DEFAULT_OPS": _fvcore_default_ops,
     "FVCORE_IGNORED_OPS": _fvcore_ignored_ops,

@@ -108,11 +108,16 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from nas.config.experiment import load_experiment
     from nas.search.api import SearchAbortedError, run_search
+    from nas.search.preflight import resolve_paths
+    from nas.search.progress import failure_summary
 
-    exp = load_experiment(args.experiment).with_overrides(trials=args.trials, seed=args.seed,
-                                                          tracking_uri=args.tracking_uri)
+    exp = resolve_paths(load_experiment(args.experiment).with_overrides(trials=args.trials, seed=args.seed,
+                                                                         tracking_uri=args.tracking_uri))
     if args.dry_run:
         return dry_run(exp)
+    if args.resume:
+        exp, args.resume = _resume_settings(exp, args)
+    _announce_start(args)
     try:
         if args.quiet:
             result = run_search(exp, address=args.address, resume=args.resume)
@@ -122,20 +127,151 @@ def cmd_search(args: argparse.Namespace) -> int:
             with LiveProgress() as live:
                 result = run_search(exp, address=args.address, on_update=live.update, resume=args.resume)
     except SearchAbortedError as e:
+        _print_failures(exp.tracking.uri, _STARTED.get("run_id"))
         print(f"error: {e}", file=sys.stderr)
         return 1
-    rows = [{"trial": r.number, **{k: r.metrics.get(k) for k in ("val_accuracy", "mflops", "params", "latency_ms")
-                                   if k in r.metrics}} for r in result.pareto]
-    console.print(_table(rows, f"Pareto set ({len(rows)} of {result.state.done} trials, hypervolume "
-                               f"{result.hypervolume:.4g})"))
+    failures = failure_summary(result.records)
+    completed = [r for r in result.records if r.status == "complete"]
+    if completed:
+        rows = [{"trial": r.number, **{k: r.metrics.get(k) for k in PARETO_COLUMNS if k in r.metrics}}
+                for r in result.pareto]
+        console.print(_table(rows, f"Pareto set ({len(rows)} of {result.state.done} trials, hypervolume "
+                                   f"{result.hypervolume:.4g})"))
     if result.state.stop_reason and result.state.stop_reason != "trials":
         print(f"stopped: {result.state.stop_reason}")
+    if failures:
+        print(f"{result.state.failed} of {result.state.done} trials failed:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
     print(f"run_id: {result.run_id}")
     from nas.tracking.tracker import runs_url
 
     print(f"mlflow ui --backend-store-uri {result.tracking_uri}")
     print(f"then open {runs_url(result.experiment_id)}")
+    if not completed:
+        print(f"error: no trial of search {result.run_id} completed, so it has no Pareto set"
+              + (" (the failures are listed above)" if failures else "")
+              + ". Fix the cause, then start a new search.", file=sys.stderr)
+        return 1
     return 0
+
+
+#: metrics shown for the Pareto set after a search (test accuracy is shown, never used to choose)
+PARETO_COLUMNS = ("val_accuracy", "test_accuracy", "mflops", "params", "latency_ms")
+
+
+def _resume_settings(exp: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    """The experiment a resume continues with (the original run's trials and seed unless given again) and the
+    full run id (``--resume`` takes a unique prefix). Says what it continues with."""
+    from nas.tracking.tracker import get_search_run, resolve_run_id
+
+    client = _client(exp.tracking.uri, "--resume")
+    run = get_search_run(client, resolve_run_id(client, args.resume))
+    params = run.data.params
+    trials = args.trials if args.trials is not None else int(params.get("trials", exp.search.trials))
+    seed = args.seed if args.seed is not None else int(params.get("seed", exp.search.seed))
+    exp = exp.with_overrides(trials=trials, seed=seed)
+    said = {"trials": "given now" if args.trials is not None else "as the search started",
+            "seed": "given now" if args.seed is not None else "as the search started"}
+    print(f"resuming search {run.info.run_id}: {trials} trials in all ({said['trials']}), seed {seed} "
+          f"({said['seed']})", flush=True)
+    return exp, run.info.run_id
+
+
+#: the run id of the search this process started or resumed (set by the start announcement)
+_STARTED: dict[str, str] = {}
+
+
+def _print_failures(uri: str, run_id: str | None) -> None:
+    """The failed trials of search ``run_id``, grouped and counted, read back from the tracking store."""
+    if not run_id:
+        return
+    from nas.search.progress import failure_summary
+    from nas.tracking.tracker import client_for, trial_runs
+    from nas.training.records import TrialRecord
+
+    client = client_for(uri)
+    runs = trial_runs(client, client.get_run(run_id))
+    recs = [TrialRecord(number=int(r.data.tags.get("nas.trial_number", -1)), params={}, training={}, profile={},
+                        status=r.data.tags.get("nas.status", ""), reason=r.data.tags.get("nas.failure_reason", ""))
+            for r in runs]
+    lines = failure_summary(sorted(recs, key=lambda r: r.number))
+    if lines:
+        print(f"{len([r for r in recs if r.status == 'failed'])} of {len(recs)} trials failed:", file=sys.stderr)
+        for line in lines:
+            print(f"  {line}", file=sys.stderr)
+
+
+def _announce_start(args: argparse.Namespace) -> None:
+    """Print the run id and the exact resume command as soon as the search's parent run exists."""
+    import shlex
+
+    command = ["nas", "search", args.experiment]
+    if args.tracking_uri:
+        command += ["--tracking-uri", args.tracking_uri]
+    if args.address:
+        command += ["--address", args.address]
+
+    class _Started(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            run_id = getattr(record, "nas_run_id", None)
+            if run_id:
+                _STARTED["run_id"] = run_id
+                what = "resumed" if getattr(record, "nas_resumed", False) else "started"
+                print(f"search {what}: run_id {run_id}\n  if it stops, resume with: "
+                      f"{shlex.join([*command, '--resume', run_id])}", flush=True)
+
+    started = logging.getLogger("nas.search.started")
+    started.handlers = [_Started()]
+    started.setLevel(logging.INFO)
+    started.propagate = False
+
+
+def _client(uri: str | None, flag: str = "--tracking-uri") -> Any:
+    """A client of an existing tracking store; ConfigError (never a new, empty store) when it does not exist."""
+    from nas.tracking.tracker import client_for, default_tracking_uri, store_exists
+
+    uri = uri or default_tracking_uri()
+    if not store_exists(uri):
+        raise ConfigError(flag, "", f"no tracking store at {uri!r} (this command only reads one)",
+                          "run it in the folder where `nas search` ran, or pass --tracking-uri sqlite:///path/mlflow.db")
+    return client_for(uri)
+
+
+def _search_id(args: argparse.Namespace) -> str:
+    """The full search run id of ``args.run_id`` (a unique prefix is enough), in an existing store."""
+    from nas.tracking.tracker import get_search_run, resolve_run_id
+
+    client = _client(args.tracking_uri)
+    return str(get_search_run(client, resolve_run_id(client, args.run_id)).info.run_id)
+
+
+#: never a criterion to choose a model by: it would make the test split a second validation split
+_REPORTED_ONLY = ("test_accuracy",)
+
+
+def _query(rows: list[dict[str, Any]], where: str | None, best: str | None, run_id: str) -> list[dict[str, Any]]:
+    """``rows`` meeting ``--where``, best first by ``--best``; ConfigError naming the real metric names."""
+    from nas.config.objectives import METRICS
+    from nas.errors import did_you_mean
+    from nas.pareto import parse_where, select
+
+    names = sorted({k for r in rows for k in r if "/" not in k and not k.startswith("_")} - set(_REPORTED_ONLY))
+    flag = "--where"
+    try:
+        conds = parse_where(where) if where else []
+    except ValueError as e:
+        raise ConfigError(flag, "", str(e), "write conditions such as \"mflops<=5, val_accuracy>=0.9\"") from None
+    asked = [(flag, m) for m, _, _ in conds] + ([("--best", best)] if best else [])
+    for flag, metric in asked:
+        if metric in _REPORTED_ONLY:
+            raise ConfigError(flag, "", f"{metric} is reported, never used to choose a model (choosing by it "
+                              "would tune on the test split)", "choose by val_accuracy or a cost")
+        if metric not in names:
+            raise ConfigError(flag, "", f"no metric {metric!r} in the Pareto set of {run_id}"
+                              f"{did_you_mean(metric, names)}", f"use one of: {', '.join(names)}")
+    direction = METRICS[best].natural_direction if best in METRICS else "maximize"
+    return [dict(r) for r in select(rows, where=where, best=best, direction=direction)]
 
 
 def dry_run(exp: Any) -> int:
@@ -160,26 +296,50 @@ def dry_run(exp: Any) -> int:
 # ---- nas pareto / export ----------------------------------------------------------------------------------------
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from nas.pareto import select
     from nas.tracking.models import pareto_set
 
-    entries = pareto_set(args.run_id, args.tracking_uri)
-    rows = [e.row() for e in entries]
+    run_id = _search_id(args)
+    rows = [e.row() for e in pareto_set(run_id, args.tracking_uri)]
+    if not rows:
+        print(f"search {run_id} has no Pareto set (no trial completed, or it is still running)", file=sys.stderr)
+        return 1
     if args.where:
-        rows = select(rows, where=args.where)
+        rows = _query(rows, args.where, None, run_id)
+        if not rows:
+            print(f"no Pareto model of {run_id} meets {args.where!r}; `nas pareto {run_id[:8]}` lists them all",
+                  file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(rows))
     else:
-        console.print(_table(rows, f"Pareto set of {args.run_id}"))
+        shown = [{k: r[k] for k in ("rank", "trial", *PARETO_COLUMNS) if k in r} for r in rows]  # fits 80 columns
+        console.print(_table(shown, f"Pareto set of {run_id[:8]} (test_accuracy: held out, never used to choose)"))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from nas.tracking.models import export_model
+    from pathlib import Path
 
-    entry = export_model(args.run_id, args.output, where=args.where, best=args.best, tracking_uri=args.tracking_uri)
-    print(f"wrote {args.output}: trial {entry.trial} (rank {entry.rank}), "
+    from nas.tracking.models import export_model, pareto_set
+
+    run_id = _search_id(args)
+    out = Path(args.output)
+    if not out.parent.expanduser().resolve().is_dir():
+        raise ConfigError("-o/--output", "", f"the folder {str(out.parent)!r} does not exist",
+                          "create it first, or write to an existing folder")
+    if out.is_dir():
+        raise ConfigError("-o/--output", "", f"{str(out)!r} is a folder", "give a file name, e.g. model.pt")
+    _query([{**e.row(), **e.metrics} for e in pareto_set(run_id, args.tracking_uri)], args.where, args.best, run_id)
+    entry, result = export_model(run_id, out, where=args.where, best=args.best, tracking_uri=args.tracking_uri,
+                                 fmt=args.format)
+    print(f"wrote {args.output} ({args.format}): trial {entry.trial} (rank {entry.rank}), "
           + ", ".join(f"{k}={v:.4g}" for k, v in entry.row().items() if k not in ("rank", "trial")))
+    searched = entry.metrics.get("latency_ms")
+    print(f"loaded back in {result.runtime}: outputs within {result.max_abs_diff:.2g} of PyTorch's; latency "
+          f"{result.latency_ms:.4g} ms per sample there"
+          + (f" (the search measured {searched:.4g} ms in PyTorch)" if searched is not None else ""))
+    print("it takes raw inputs (the data's preprocessing is inside)" if result.raw_inputs else
+          f"load it with nas.load_model({str(out)!r}); it takes preprocessed inputs (model.nas_arch['preprocessing'])")
     return 0
 
 
@@ -187,6 +347,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from nas.compress.stage import PLANS, compress_search
 
     methods = list(PLANS) if args.method == "all" else [args.method]
+    args.run_id = _search_id(args)
     rows, merged = compress_search(args.run_id, methods=methods, finetune_epochs=args.finetune_epochs,
                                    tracking_uri=args.tracking_uri)
     def arrow(before: float | None, after: float | None) -> str:
@@ -210,6 +371,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from nas.report.run import build_report
 
+    args.run_id = _search_id(args)
     html = build_report(args.run_id, args.output, tracking_uri=args.tracking_uri, baselines=not args.no_baselines,
                         reference=args.reference)
     print(f"wrote {html} (and logged it on the search's parent run under report/)")
@@ -279,21 +441,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tracking-uri", help="override tracking.uri (default sqlite:///mlflow.db)")
     s.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else a local cluster)")
     s.add_argument("--quiet", action="store_true", help="no live progress display")
-    s.add_argument("--resume", metavar="RUN_ID", help="continue the search RUN_ID after its driver stopped")
+    s.add_argument("--resume", metavar="RUN_ID", help="continue the search RUN_ID (or a unique prefix) after its "
+                   "driver stopped, with its original --trials/--seed unless given again")
     s.add_argument("--dry-run", action="store_true", help="forecast the compute, energy and CO2; train nothing")
     s.set_defaults(fn=cmd_search)
 
     for name, fn, helptext in (("pareto", cmd_pareto, "print the Pareto set of a search"),
                                ("export", cmd_export, "write one Pareto model to a file")):
         c = sub.add_parser(name, help=helptext)
-        c.add_argument("run_id", help="the search's run id (printed by `nas search`)")
+        c.add_argument("run_id", help="the search's run id (printed by `nas search`; a unique prefix is enough)")
         c.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
         c.add_argument("--where", help='conditions, e.g. "mflops<=5, val_accuracy>=0.9"')
         if name == "pareto":
             c.add_argument("--json", action="store_true")
         else:
             c.add_argument("--best", default="val_accuracy", help="metric to pick the best by (default val_accuracy)")
-            c.add_argument("-o", "--output", required=True, help="output file (.pt)")
+            c.add_argument("-o", "--output", required=True, help="output file (.pt, .ts, .onnx)")
+            c.add_argument("--format", choices=["pt", "torchscript", "onnx"], default="pt",
+                           help="pt: for nas.load_model; torchscript: torch.jit.load; onnx: onnxruntime (default pt)")
         c.set_defaults(fn=fn)
     rep = sub.add_parser("report", help="write the search's HTML report (and log it on the parent run)")
     rep.add_argument("run_id", help="the search's run id")

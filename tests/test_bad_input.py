@@ -59,7 +59,7 @@ CASES = [
     ("objective: nothing produces it", {"objectives": ["val_accuracy", "energy"]}, lambda t: [],
      "no part of nas produces the metric 'energy'"),
     ("flag: --trials 0", {}, lambda t: ["--trials", "0"], "--trials"),
-    ("resume: unknown run id", {}, lambda t: ["--resume", "0" * 32], "no run '000"),
+    ("resume: unknown run id", {}, lambda t: ["--resume", "0" * 32], "--resume: <top>: no tracking store"),
     ("space: broken file", {"space": str(Path(__file__).parent / "broken_spaces" / "low_gt_high.yaml")},
      lambda t: [], "low"),
 ]

@@ -150,7 +150,7 @@ def test_module_function_reference_loads_a_user_function(tmp_path, monkeypatch) 
         load_data("my_nas_loader:broken")
     with pytest.raises(DataError, match="has no attribute 'mak'"):
         load_data("my_nas_loader:mak")
-    with pytest.raises(DataError, match="cannot import module 'no_such_module_xyz'"):
+    with pytest.raises(DataError, match="no module named 'no_such_module_xyz'.*PYTHONPATH"):
         load_data("no_such_module_xyz:make")
 
 

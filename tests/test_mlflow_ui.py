@@ -1,5 +1,6 @@
 """End to end in a real browser: a real tiny search, a real ``mlflow ui`` on a free loopback port, Debian's headless
-Chromium; the parent run and all its child runs must show in the MLflow runs table (benchmarks/mlflow_ui_check.py).
+Chromium; the parent run and all its child runs must show in the MLflow runs table, a child run must show while its
+trial is running, and the registered model's page must list its versions (benchmarks/mlflow_ui_check.py).
 
 The server, the search and the browser are stopped by the check's own context managers, also when it fails or
 when pytest-timeout interrupts it (signal method: the exception unwinds through them).
@@ -34,7 +35,7 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(400)
 def test_parent_and_children_in_mlflow_ui(tmp_path):
     if shutil.which("chromium") is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); the check needs a real browser")
@@ -53,5 +54,8 @@ def test_parent_and_children_in_mlflow_ui(tmp_path):
     assert check.default_view  # the experiment's default page rendered (which view it picks is up to MLflow)
     assert check.foreign_requests == [], "the page asked for something other than 127.0.0.1"
     assert check.ok
+    # a trial's child run opened while it was still running, and the registered model's page with its versions
+    assert check.running_child.startswith("trial-") and "Running" in check.running_shown, check.running_shown
+    assert check.model_name == "nas-ui-check" and "Version 1" in check.model_versions_shown
     assert shot.is_file() and shot.stat().st_size > 10_000
     assert _png_size(shot) == (check_mod.WIDTH, check_mod.HEIGHT)

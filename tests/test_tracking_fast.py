@@ -112,21 +112,35 @@ def test_resume_sees_fast_runs_as_logged(tracker: SearchTracker) -> None:
 
 
 def test_log_model_on_a_fast_run(tracker: SearchTracker, tmp_path: Path) -> None:
-    model_dir = tmp_path / "model"
-    model_dir.mkdir()
-    (model_dir / "arch.json").write_text("{}")
+    import torch
+
+    from nas.builders import build
+    from nas.space import load_space
+    from nas.tracking.models import write_model_dir
+
+    space = load_space(Path(__file__).resolve().parent.parent / "search_spaces" / "mlp.yaml")
+    params = {"width": 16, "depth": 1, "activation": "relu", "norm": "none", "dropout": 0.0}
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    torch.save(build(space, params, input_shape=(1, 8, 8), num_classes=10, seed=0).state_dict(), ckpt / "weights.pt")
+    data = {"name": "digits", "seed": 0, "val_fraction": 0.2, "test_fraction": 0.2}
     client = MlflowClient(tracker.uri)
     versions = []
     for n in (5, 6):
-        rec = _record(n)
+        rec = _record(n, params=params, checkpoint_dir=str(ckpt))
         tracker.log_trial(rec)
         tracker.mark_pareto(rec, 0)
+        model_dir = tmp_path / f"model{n}"
+        model_dir.mkdir()
+        write_model_dir(model_dir, rec, space, (1, 8, 8), 10, 0, data)
         versions.append(tracker.log_model(rec, str(model_dir), "nas-fast"))
-        assert [a.path for a in client.list_artifacts(rec.run_id, MODEL_DIR)] == [f"{MODEL_DIR}/arch.json"]
+        listed = {a.path for a in client.list_artifacts(rec.run_id, MODEL_DIR)}
+        assert {f"{MODEL_DIR}/arch.json", f"{MODEL_DIR}/weights.pt", f"{MODEL_DIR}/space.yaml"} <= listed
         mv = client.get_model_version("nas-fast", versions[-1])
-        assert mv.source == f"{client.get_run(rec.run_id).info.artifact_uri}/{MODEL_DIR}"
+        assert mv.source == client.get_run(rec.run_id).data.tags["nas.model_uri"]  # the MLflow model
         assert mv.run_id == rec.run_id
     assert [str(v) for v in versions] == ["1", "2"]
+    assert client.get_model_version_by_alias("nas-fast", "best").version == versions[-1]
 
 
 def test_deleted_experiment_is_refused(tracker: SearchTracker) -> None:

@@ -7,6 +7,7 @@ resolved search-space values (nested dicts and lists for ``repeat:`` and ``choic
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
@@ -38,6 +39,18 @@ class BuilderSpec:
 
 
 _BUILDERS: dict[str, BuilderSpec] = {}
+
+
+class BuilderImportError(KeyError):
+    """A ``module:function`` builder reference that cannot be used: ``problem`` says why (module not found, an
+    import error inside it, no such function, a wrong signature), ``fix`` how to fix it."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem, self.fix = problem, fix
+
+    def __str__(self) -> str:
+        return f"{self.problem}. Fix: {self.fix}"
 
 
 def register_builder(name: str, *, params_hook: ParamsHook | None = None) -> Callable[[BuilderFn], BuilderFn]:
@@ -81,7 +94,7 @@ def get_builder(name: str) -> BuilderSpec:
     """
     _load_builtin()
     if name not in _BUILDERS and ":" in name:
-        _import_reference(name)
+        _import_reference(name)  # BuilderImportError (a KeyError) says why it cannot be used
     try:
         return _BUILDERS[name]
     except KeyError:
@@ -91,15 +104,42 @@ def get_builder(name: str) -> BuilderSpec:
 
 def _import_reference(name: str) -> None:
     module_name, _, attr = name.partition(":")
+    if not module_name or not attr:
+        raise BuilderImportError(f"builder {name!r} is not a reference package.module:function",
+                                 "write e.g. `builder: mynet:build_net` (module mynet.py, function build_net)")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise KeyError(f"builder {name!r}: cannot import module {module_name!r} ({e})") from None
+        missing = getattr(e, "name", None)
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            raise BuilderImportError(
+                f"builder {name!r}: no module named {missing!r} on the import path (PYTHONPATH, the experiment's "
+                "folder, the space file's folder)",
+                f"put {missing.replace('.', '/')}.py beside the experiment or space file, or add the folder holding "
+                "it to PYTHONPATH: export PYTHONPATH=/path/to/folder:$PYTHONPATH") from None
+        raise BuilderImportError(f"builder {name!r}: module {module_name!r} was found but importing it failed: "
+                                 f"{type(e).__name__}: {e}", "install what it imports, or fix the module") from None
+    except Exception as e:  # the module's own code raised while being imported
+        raise BuilderImportError(f"builder {name!r}: importing module {module_name!r} raised "
+                                 f"{type(e).__name__}: {e}", f"fix the module {module_name!r}") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
-        raise KeyError(f"builder {name!r}: module {module_name!r} has no function {attr!r}")
+        functions = [k for k, v in vars(module).items() if callable(v) and not k.startswith("_")]
+        close = difflib.get_close_matches(attr, functions, n=1)
+        what = "no function" if fn is None else f"{attr!r} is a {type(fn).__name__}, not a function:"
+        raise BuilderImportError(
+            f"builder {name!r}: module {module_name!r} ({getattr(module, '__file__', '?')}) has {what} {attr!r}"
+            + (f" (did you mean {close[0]!r}?)" if close else ""),
+            f"name a function of {module_name!r}" + (f": {module_name}:{close[0]}" if close else
+                                                    f" (it has: {', '.join(functions[:12]) or 'none'})"))
     if name not in _BUILDERS:
-        register_builder(name)(fn)
+        try:
+            register_builder(name)(fn)
+        except TypeError as e:
+            raise BuilderImportError(
+                f"builder {name!r} has the wrong signature {inspect.signature(fn)}: {e}",
+                "define it as `def fn(*, input_shape, num_classes, **dims) -> nn.Module`, with one keyword per "
+                "dimension of the space") from None
 
 
 def builder_names() -> list[str]:

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from nas.data.base import Splits, splits_from_arrays
+from nas.data.preprocess import preprocessing
 from nas.data.registry import register_dataset
 
 
@@ -28,5 +29,6 @@ def load_digits(
     return splits_from_arrays(
         x, y, name="digits", seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, num_classes=10,
         info={"source": "sklearn.datasets.load_digits", "normalization": "pixel / 16 -> [0, 1]",
+              "preprocessing": preprocessing(divisor=16.0),
               "class_names": [str(c) for c in bunch.target_names], "total_samples": int(len(y))},
     )

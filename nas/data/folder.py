@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from nas.data.base import DataError, Splits, resolve_path, splits_from_arrays
+from nas.data.preprocess import preprocessing
 from nas.data.registry import register_dataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
@@ -64,6 +65,7 @@ def load_image_folder(
         x, y, name="image_folder", seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
         num_classes=len(class_names),
         info={"source": str(root), "class_names": class_names, "normalization": "pixel / 255 -> [0, 1]",
+              "preprocessing": preprocessing(divisor=255.0),
               "image_size": [height, width], "channels": channels, "total_samples": len(files)},
     )
 

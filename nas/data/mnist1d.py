@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from nas.data.base import DataError, Splits, cache_dir, split_sizes, splits_with_official_test
+from nas.data.preprocess import preprocessing
 from nas.data.registry import register_dataset
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ def load_mnist1d(
         arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"], name="mnist1d", seed=seed, n_val=n_val,
         num_classes=10,
         info={"source": f"mnist1d {_package_version()} make_dataset (generated locally)", "generation": args,
-              "normalization": "standardized by the package over all samples", "cache_file": str(cache_file),
+              "normalization": "standardized by the package over all samples",
+              "preprocessing": preprocessing(),  # the package's own output is the raw input "cache_file": str(cache_file),
               "cache_hit": hit, "class_names": [str(c) for c in range(10)], "total_samples": total,
               "val_fraction": val_fraction, "test_fraction": test_fraction},
     )

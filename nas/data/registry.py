@@ -101,8 +101,14 @@ def _import_loader(ref: str) -> LoaderFn:
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as err:
-        raise DataError(f"dataset {ref!r}: cannot import module {module_name!r} ({err}). Check the module path "
-                        "and that it is importable (installed, or on PYTHONPATH).") from err
+        missing = getattr(err, "name", None)
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            raise DataError(f"dataset {ref!r}: no module named {missing!r} on the import path (PYTHONPATH, the "
+                            f"experiment's folder). Put {missing.replace('.', '/')}.py beside the experiment file, or "
+                            "add the folder holding it to PYTHONPATH: export PYTHONPATH=/path/to/folder:$PYTHONPATH"
+                            ) from err
+        raise DataError(f"dataset {ref!r}: module {module_name!r} was found but importing it failed "
+                        f"({type(err).__name__}: {err}). Install what it imports, or fix the module.") from err
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise DataError(f"dataset {ref!r}: {module_name!r} has no attribute {attr!r}."

@@ -21,6 +21,7 @@ from nas.data.base import (
     stratified_indices,
     tensor_dataset,
 )
+from nas.data.preprocess import preprocessing
 from nas.data.registry import register_dataset
 from nas.errors import did_you_mean
 
@@ -75,7 +76,8 @@ def load_csv(
               "class_names": class_names, "split": "stratified", "seed": seed, "val_fraction": val_fraction,
               "test_fraction": test_fraction, "sizes": dict(zip(("train", "val", "test"), sizes, strict=True)),
               "normalization": {"kind": "standardize with train-split statistics",
-                                "mean": mean.tolist(), "std": std.tolist()}},
+                                "mean": mean.tolist(), "std": std.tolist()},
+              "preprocessing": preprocessing(mean.tolist(), std.tolist())},
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nas.data.base import DataError, Splits, cache_dir, split_sizes, splits_with_official_test
+from nas.data.preprocess import preprocessing
 from nas.data.registry import LoaderFn, register_dataset
 
 
@@ -87,7 +88,7 @@ def _make_loader(name: str, spec: TorchvisionSet) -> LoaderFn:
         return splits_with_official_test(
             x_train, y_train, x_test, y_test, name=name, seed=seed, n_val=n_val, num_classes=spec.num_classes,
             info={"source": f"torchvision.datasets.{spec.cls_name}", "root": str(root),
-                  "normalization": "pixel / 255 -> [0, 1]", "class_names": [str(c) for c in train.classes],
+                  "normalization": "pixel / 255 -> [0, 1]", "preprocessing": preprocessing(divisor=255.0), "class_names": [str(c) for c in train.classes],
                   "val_fraction": val_fraction, "test_fraction_ignored": test_fraction},
         )
 

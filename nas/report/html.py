@@ -90,6 +90,17 @@ def _pareto(page: _Page, d: ReportData) -> None:
         page.image(f"pareto_{cost}.png", figures.pareto_png(d.trials, d.objectives, f"{d.title}: accuracy against {cost}",
                                                              costs=[cost], baselines=d.baselines),
                    f"accuracy against {cost}")
+    front = [r for r in d.trials if r.get("pareto")]
+    if front:
+        def pct(v: Any) -> float | None:
+            return 100 * v if isinstance(v, (int, float)) else None
+
+        page.add(table(["Pareto trial", "validation accuracy (%)", "test accuracy (%)", "MFLOPs per sample",
+                        "parameters"],
+                       [(r.get("trial"), pct(r.get(ACCURACY)), pct(r.get("test_accuracy")), r.get("mflops"),
+                         r.get("params")) for r in sorted(front, key=lambda r: -(r.get(ACCURACY) or 0.0))]))
+        page.note("Test accuracy: on the held-out test split, measured once per Pareto model after the search; "
+                  "never used to choose.")
     if d.baselines:
         rows = [(b.get("name", b.get("trial")), 100 * b[ACCURACY] if isinstance(b.get(ACCURACY), float) else None,
                  b.get("mflops"), b.get("params")) for b in d.baselines]

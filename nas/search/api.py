@@ -29,6 +29,7 @@ from nas.proxies.scorer import ArchitectureScorer, proxy_set
 from nas.search.backends.ray import RayBackend, cluster_resources, init_ray
 from nas.search.controller.core import Controller
 from nas.search.loop import SearchLoop, SearchState, trial_seed
+from nas.search.preflight import preflight
 from nas.search.resume import missing_child_runs, recover_records
 from nas.space import Space, load_space
 from nas.tracking.models import write_model_dir
@@ -111,6 +112,7 @@ def _run_search(exp: Experiment, *, address: str | None, storage_path: str | Non
     meter = EnergyMeter(exp.energy, cpu_cores=exp.search.concurrency * exp.resources.cpu,
                         gpu_fraction=exp.search.concurrency * exp.resources.gpu).start()
     # 1. Everything that can refuse the input, before anything is written.
+    exp = preflight(exp)  # paths resolved, builder imported, one candidate built and stepped (nas/search/preflight.py)
     space = load_space(exp.space)
     splits = cached_splits(asdict(exp.data))
     client = client_for(exp.tracking.uri)

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nas.config.experiment import Experiment
@@ -102,6 +102,10 @@ class SearchState:
     eta_s: float | None = None
     run_id: str = ""
     stop_reason: str | None = None
+    #: trial number -> {"start": time.time(), "epoch": last reported, "val_accuracy": latest} of running trials
+    running_trials: dict[int, dict[str, float]] = field(default_factory=dict)
+    #: the most accurate completed trial so far: {"trial", "val_accuracy", and its cost objectives}
+    best: dict[str, float] = field(default_factory=dict)
 
 
 class SearchLoop:
@@ -127,6 +131,7 @@ class SearchLoop:
         self.state = SearchState(planned=planned, run_id=tracker.run_id or "")
         self.started = time.time()
         self.space_yaml = Path(space.source).read_text()
+        self.import_paths = [str(Path(p).resolve().parent) for p in (exp.source, space.source) if Path(p).is_file()]
         self.artifact_every_s, self._last_artifacts = artifact_every_s, 0.0
         # a PNG costs ~0.5 s of CPU on the writer thread: plots are redrawn less often than pareto.csv
         self.plots_every_s, self._last_plots = plots_every_s, 0.0
@@ -211,7 +216,8 @@ class SearchLoop:
                 profile={**{k: prof[k] for k in PROFILE_METRICS if prof.get(k) is not None},
                          **{f"proxy_{k}": v for k, v in cand.scores.items()}},
             )
-            extra: dict[str, object] = {"profiled": sorted(self.records[cand.number].profile)}
+            extra: dict[str, object] = {"profiled": sorted(self.records[cand.number].profile),
+                                         "import_paths": self.import_paths}
             seed = trial_seed(self.exp, cand.number)
             if resumes is not None:
                 self._promotions[cand.number] = resumes
@@ -245,10 +251,15 @@ class SearchLoop:
     def on_trial_start(self, number: int) -> None:
         self.records[number].start_time = time.time()
         self.state.running += 1
+        self.state.running_trials[number] = {"start": self.records[number].start_time, "epoch": 0.0}
+        self.tracker.defer(self.tracker.start_trial, self.records[number])  # the UI shows it running
         self._update()
 
     def on_epoch(self, number: int, metrics: dict[str, float]) -> None:
         self.records[number].history.append(metrics)
+        live = self.state.running_trials.setdefault(number, {"start": time.time()})
+        live.update({k: float(metrics[k]) for k in ("epoch", "val_accuracy") if k in metrics})
+        self.tracker.defer(self.tracker.log_epoch, number, dict(metrics))  # live per-epoch curves in the UI
 
     def should_stop(self, number: int, metrics: dict[str, float]) -> str | None:
         """Asked at every epoch report of a running trial: why to stop it now (a spent budget, or Pareto-ASHA
@@ -406,6 +417,12 @@ class SearchLoop:
             rec.start_time = rec.end_time
         rec.metrics.update(bill_trial(rec, self.exp.resources, self.exp.energy).as_metrics())
         self._count(rec)
+        self.state.running_trials.pop(rec.number, None)
+        acc = rec.metrics.get("val_accuracy")
+        if rec.status == "complete" and acc is not None and acc > self.state.best.get("val_accuracy", -1.0):
+            self.state.best = {"trial": float(rec.number), "val_accuracy": float(acc),
+                               **{name: float(rec.metrics[name]) for name, _ in self.objectives
+                                  if name != "val_accuracy" and name in rec.metrics}}
         if rec.status == "complete":
             self._add_to_front(rec)
         self.state.pareto_size = len(self._front)

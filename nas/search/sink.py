@@ -18,6 +18,8 @@ class Sink(Protocol):
     run_id: str | None
 
     def defer(self, fn: Callable[..., Any], *args: Any) -> None: ...
+    def start_trial(self, rec: TrialRecord) -> None: ...
+    def log_epoch(self, number: int, metrics: Mapping[str, float]) -> None: ...
     def log_trial(self, rec: TrialRecord) -> None: ...
     def log_progress(self, step: int, metrics: Mapping[str, float]) -> None: ...
     def log_artifacts(self, files: Mapping[str, str | bytes], tags: Mapping[str, Any] | None = None) -> None: ...
@@ -36,6 +38,12 @@ class MemorySink:
 
     def defer(self, fn: Callable[..., Any], *args: Any) -> None:
         fn(*args)
+
+    def start_trial(self, rec: TrialRecord) -> None:
+        """Nothing to show live in memory: the trial is kept when it ends."""
+
+    def log_epoch(self, number: int, metrics: Mapping[str, float]) -> None:
+        """Per-epoch values stay on the trial's record; nothing more to keep."""
 
     def log_trial(self, rec: TrialRecord) -> None:
         self.trials.append(rec)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nas.builders.registry import BuilderSpec, builder_names, get_builder
+from nas.builders.registry import BuilderImportError, BuilderSpec, builder_names, get_builder
 from nas.space.dims import is_int
 from nas.space.errors import SpaceError, join, options_hint
 from nas.space.parse import check_keys, parse_fields
@@ -88,6 +88,8 @@ def _builder(name: Any, src: str) -> BuilderSpec:
         )
     try:
         return get_builder(name)
+    except BuilderImportError as e:  # a module:function reference: say why it cannot be used
+        raise SpaceError(src, "builder", e.problem, e.fix) from None
     except KeyError:
         raise SpaceError(
             src, "builder", f"unknown builder {name!r}", options_hint(name, builder_names(), "known builders")

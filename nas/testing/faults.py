@@ -2,7 +2,8 @@
 
 Use it from a space file as ``builder: nas.testing.faults:faulty`` (an explicit ``module:function`` reference, so
 Ray workers import it like any user builder) with a ``mode`` dimension. Faults fire only while training (the
-model in train mode with gradients on), so the driver can still build and profile the candidate, except
+model in train mode with gradients on) and never in the driver's check step (``NAS_PREFLIGHT`` set, see
+:mod:`nas.search.preflight`), so the driver can still build, profile and check the candidate, except
 ``unbuildable``, which refuses to build for small inputs as a real architecture would.
 """
 
@@ -63,7 +64,7 @@ class FaultyMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
         fault = FAULTS.get(self.mode)
-        if fault is not None and self.training and torch.is_grad_enabled():
+        if fault is not None and self.training and torch.is_grad_enabled() and not os.environ.get("NAS_PREFLIGHT"):
             out = fault(out)
         return out
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -24,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from mlflow.utils.uri import append_to_uri_path
-from sqlalchemy import event, insert, select
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.engine import Engine
 
 from nas._compat import (  # MLflow's private store API
@@ -41,12 +43,16 @@ from nas._compat import (  # MLflow's private store API
     SqlRun,
     SqlTag,
 )
+from nas._compat import use_tracking_uri as _use_tracking_uri
 from nas._compat import validate_batch_log_data as _validate_batch_log_data
 from nas.durable.locks import store_lock
 from nas.errors import ConfigError
 from nas.training.records import TrialRecord
 
 log = logging.getLogger(__name__)
+#: one INFO record when a search's parent run is created or re-opened (``nas_run_id`` on the record): the CLI
+#: prints the run id and the resume command from it, before the first trial
+started_log = logging.getLogger("nas.search.started")
 
 TAG_KIND = "nas.kind"  # "search" on the parent, "trial" on children
 TAG_SEARCH = "nas.search_run_id"
@@ -54,6 +60,7 @@ TAG_PARETO = "nas.pareto"
 TAG_STATUS = "nas.status"
 TAG_MERGED = "nas.pareto_merged"  # on the merged front of trials and their compressed versions
 MODEL_DIR = "nas_model"
+BEST_ALIAS = "best"  # on the registered version of the latest search's most accurate Pareto model
 _MAX_PARAMS, _MAX_TAGS, _MAX_METRICS = 100, 100, 1000
 
 
@@ -170,7 +177,7 @@ class _OneTransactionRuns:
             return None
         return _OneTransactionRuns(store, experiment_id)
 
-    def write(self, *, run_name: str, start_ms: int, end_ms: int, status: str, tags: Mapping[str, str],
+    def write(self, *, run_name: str, start_ms: int, end_ms: int | None, status: str, tags: Mapping[str, str],
               params: list[Param], metrics: list[Metric]) -> tuple[str, str]:
         """Insert a terminated run with its tags, params and metrics; returns its run id and artifact URI."""
         metrics, params, run_tags = _validate_batch_log_data(
@@ -212,6 +219,43 @@ class _OneTransactionRuns:
                 session.execute(insert(SqlLatestMetric.__table__), list(latest.values()))
         return run_id, artifact_uri
 
+    def append(self, run_id: str, *, tags: Mapping[str, str] | None = None, metrics: list[Metric] | None = None,
+               status: str | None = None, end_ms: int | None = None) -> None:
+        """Add to a run in one transaction: tags (replacing same keys), metrics (``latest_metrics`` kept as
+        ``log_batch`` keeps it: the greatest (step, timestamp, value) per key) and, when given, its status and
+        end time (what ``set_terminated`` sets)."""
+        metrics, _, run_tags = _validate_batch_log_data(
+            list(metrics or []), [], [RunTag(k, v) for k, v in (tags or {}).items()])
+        rows = []
+        for m in dict.fromkeys(metrics):  # duplicates dropped
+            is_nan, value = self.store.sanitize_metric_value(m.value)
+            rows.append({"run_uuid": run_id, "key": m.key, "value": value, "timestamp": m.timestamp,
+                         "step": m.step, "is_nan": is_nan})
+        with self.store.ManagedSessionMaker(read_only=False) as session:
+            if run_tags:
+                session.execute(delete(SqlTag.__table__).where(
+                    SqlTag.run_uuid == run_id, SqlTag.key.in_([t.key for t in run_tags])))
+                session.execute(insert(SqlTag.__table__),
+                                [{"run_uuid": run_id, "key": t.key, "value": t.value} for t in run_tags])
+            if rows:
+                session.execute(insert(SqlMetric.__table__), rows)
+                keys = sorted({r["key"] for r in rows})
+                latest = {r.key: {"run_uuid": run_id, "key": r.key, "value": r.value, "timestamp": r.timestamp,
+                                  "step": r.step, "is_nan": r.is_nan}
+                          for r in session.execute(select(SqlLatestMetric).where(
+                              SqlLatestMetric.run_uuid == run_id, SqlLatestMetric.key.in_(keys))).scalars()}
+                for row in rows:
+                    old = latest.get(row["key"])
+                    if old is None or (row["step"], row["timestamp"], row["value"]) > (
+                            old["step"], old["timestamp"], old["value"]):
+                        latest[row["key"]] = row
+                session.execute(delete(SqlLatestMetric.__table__).where(
+                    SqlLatestMetric.run_uuid == run_id, SqlLatestMetric.key.in_(keys)))
+                session.execute(insert(SqlLatestMetric.__table__), list(latest.values()))
+            if status is not None:
+                session.execute(update(SqlRun.__table__).where(SqlRun.run_uuid == run_id).values(
+                    status=status, end_time=end_ms if end_ms is not None else _now_ms()))
+
 
 class SearchTracker:
     """Logs one search. Call :meth:`start`, then :meth:`log_trial`/:meth:`log_progress` as the search goes, then
@@ -246,6 +290,8 @@ class SearchTracker:
         self._runs = _OneTransactionRuns.for_client(self.client, exp_id)
         self._artifact_uris: dict[str, str] = {}  # child run id -> artifact URI, for the runs written here
         self._registered: set[str] = set()  # registered model names known to exist
+        self._open: dict[int, str] = {}  # trial number -> child run created at its start, not yet ended
+        self._ranks: dict[str, int] = {}  # child run id -> Pareto rank (0: most accurate), set by mark_pareto
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nas-mlflow")
         self._pending: list[Future[Any]] = []
         self.write_delay_s = write_delay_s
@@ -282,6 +328,7 @@ class SearchTracker:
         run = self.client.create_run(self.experiment_id, run_name=run_name,
                                      tags={TAG_KIND: "search", **{k: str(v) for k, v in tags.items()}})
         self.run_id = run.info.run_id
+        started_log.info("search run %s started", self.run_id, extra={"nas_run_id": self.run_id, "nas_resumed": False})
         self._batch(self.run_id, params=params)
         for name, text in texts.items():
             self.client.log_text(self.run_id, text, name)
@@ -299,6 +346,7 @@ class SearchTracker:
                               "resume with the experiment file that started it")
         self.client.update_run(run_id, status="RUNNING")
         self.run_id = run_id
+        started_log.info("search run %s resumed", run_id, extra={"nas_run_id": run_id, "nas_resumed": True})
         return run
 
     def logged_trials(self) -> dict[int, str]:
@@ -349,9 +397,48 @@ class SearchTracker:
 
     # -- child runs --------------------------------------------------------------------------------------------
 
+    def start_trial(self, rec: TrialRecord) -> str:
+        """Create the child run of a trial as it starts (RUNNING, with its architecture and training params), so
+        the MLflow UI lists running trials; :meth:`log_epoch` then adds each epoch's metrics as they come and
+        :meth:`log_trial` completes and ends the same run. Returns its run id."""
+        t0 = time.perf_counter()
+        parent = self._parent()
+        tags = {"mlflow.parentRunId": parent, TAG_KIND: "trial", TAG_SEARCH: parent, TAG_STATUS: "running",
+                "nas.trial_number": str(rec.number)}
+        start_ms, name = int(rec.start_time * 1000) or _now_ms(), f"trial-{rec.number:04d}"
+        if self._runs is not None:  # one transaction: the run, its tags and params, status RUNNING
+            rid, artifact_uri = self._runs.write(
+                run_name=name, start_ms=start_ms, end_ms=None, status="RUNNING", tags=tags,
+                params=[Param(k, _param_value(v)) for k, v in _trial_params(rec).items()], metrics=[])
+        else:
+            run = self.client.create_run(self.experiment_id, start_time=start_ms, tags=tags, run_name=name)
+            rid, artifact_uri = run.info.run_id, run.info.artifact_uri
+            self._batch(rid, params=_trial_params(rec))
+        self._open[rec.number] = rid
+        self._artifact_uris[rid] = artifact_uri
+        rec.run_id = rid
+        self.seconds += time.perf_counter() - t0
+        return rid
+
+    def log_epoch(self, number: int, metrics: Mapping[str, float]) -> None:
+        """One epoch's metrics (``epoch/<name>`` at step ``epoch``) on a running trial's child run."""
+        rid = self._open.get(number)
+        if rid is None:
+            return
+        t0 = time.perf_counter()
+        step, ts = int(metrics.get("epoch", 0)), _now_ms()
+        batch = [Metric(f"epoch/{k}", float(v), ts, step) for k, v in metrics.items()
+                 if k != "epoch" and isinstance(v, (int, float))]
+        if self._runs is not None:
+            self._runs.append(rid, metrics=batch)
+        else:
+            self.client.log_batch(rid, metrics=batch)
+        self.seconds += time.perf_counter() - t0
+
     def log_trial(self, rec: TrialRecord) -> str:
-        """One child run for a finished or failed trial: one transaction on an sqlite store, else ~3 requests.
-        Returns its run id."""
+        """The child run of a finished or failed trial: the run :meth:`start_trial` opened, completed and ended;
+        else (a trial that never started, a resume's backfill) written whole, in one transaction on an sqlite
+        store, else ~3 requests. Returns its run id."""
         t0 = time.perf_counter()
         parent = self._parent()
         tags = {
@@ -362,7 +449,7 @@ class SearchTracker:
             tags["nas.failure_reason"] = rec.reason[:4000]
         if rec.checkpoint_dir:
             tags["nas.checkpoint_dir"] = rec.checkpoint_dir
-        params = {**{f"arch/{k}": v for k, v in rec.params.items()}, **{f"train/{k}": v for k, v in rec.training.items()}}
+        params = _trial_params(rec)
         ts = int(rec.end_time * 1000) or _now_ms()
         metrics = [Metric(k, float(v), ts, 0) for k, v in {**rec.profile, **rec.metrics}.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -373,7 +460,16 @@ class SearchTracker:
         status = {"complete": "FINISHED", "pruned": "KILLED"}.get(rec.status, "FAILED")
         run_name = f"trial-{rec.number:04d}"
         start_ms, end_ms = int(rec.start_time * 1000) or None, int(rec.end_time * 1000) or None
-        if self._runs is not None:
+        if rec.number in self._open:  # opened at its start, per-epoch metrics already there
+            rid = self._open.pop(rec.number)
+            final = [m for m in metrics if not m.key.startswith("epoch/")]
+            new_tags = {k: v for k, v in tags.items() if k != "mlflow.parentRunId"}
+            if self._runs is not None:
+                self._runs.append(rid, tags=new_tags, metrics=final, status=status, end_ms=end_ms)
+            else:
+                self._batch(rid, tags=new_tags, metric_list=final)
+                self.client.set_terminated(rid, status=status, end_time=end_ms)
+        elif self._runs is not None:
             rid, artifact_uri = self._runs.write(
                 run_name=run_name, start_ms=start_ms or _now_ms(), end_ms=end_ms or _now_ms(), status=status,
                 tags=tags, params=[Param(k, _param_value(v)) for k, v in params.items()], metrics=metrics)
@@ -389,9 +485,15 @@ class SearchTracker:
     def mark_pareto(self, rec: TrialRecord, rank: int) -> None:
         assert rec.run_id is not None
         self._batch(rec.run_id, tags={TAG_PARETO: "true", "nas.pareto_rank": rank})
+        self._ranks[rec.run_id] = rank
 
     def log_model(self, rec: TrialRecord, model_dir: str, register_as: str | None) -> str | None:
-        """Log a Pareto model's folder (weights + arch.json + space.yaml) on its child run and register it."""
+        """Log a Pareto model on its child run, twice from one folder: the folder itself under ``nas_model/``
+        (weights + arch.json + space.yaml, what ``nas.load_model`` and ``nas compress`` read), and as an MLflow
+        model (``mlflow.pytorch.log_model``: preprocessing inside, signature, raw input example, the folder in
+        its ``extra_files``, linked metrics, tags for the search, trial and space hash). Registered as a version
+        of ``register_as`` with a description and its metrics; the search's rank-0 model (see :meth:`mark_pareto`)
+        gets the alias ``best`` (``models:/<name>@best``). Returns the version, or None."""
         t0 = time.perf_counter()
         assert rec.run_id is not None
         artifact_uri = self._artifact_uris.get(rec.run_id)
@@ -400,23 +502,77 @@ class SearchTracker:
             artifact_uri = self.client.get_run(rec.run_id).info.artifact_uri
         else:  # written here: the same repository the client would look up with two reads of the whole run
             get_artifact_repository(artifact_uri, tracking_uri=self.uri).log_artifacts(model_dir, MODEL_DIR)
+        info = self._log_mlflow_model(rec, model_dir)
+        self._batch(rec.run_id, tags={"nas.model_uri": info.model_uri})
         version = None
         if register_as:
             try:
                 if register_as not in self._registered:
                     try:
-                        self.client.create_registered_model(register_as)
+                        self.client.create_registered_model(
+                            register_as, description="Pareto-optimal models of nas searches (one version per model; "
+                            "the tags nas.search_run_id and nas.trial_number tell them apart).")
                     except MlflowException:
                         pass  # already registered
                     self._registered.add(register_as)
-                source = f"{artifact_uri}/{MODEL_DIR}"
-                mv = self.client.create_model_version(register_as, source=source, run_id=rec.run_id,
-                                                      tags={"nas.trial_number": str(rec.number)})
+                metrics = model_metrics(rec.metrics)
+                with _use_tracking_uri(self.uri):  # the registry resolves models:/<id> through the global URI
+                    mv = self.client.create_model_version(
+                        register_as, source=info.model_uri, run_id=rec.run_id, model_id=info.model_id,
+                        tags={"nas.search_run_id": self._parent(), "nas.trial_number": str(rec.number),
+                              "nas.space_hash": info.tags.get("nas.space_hash", ""),
+                              **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}},
+                        description=model_description(rec, self._parent(), metrics))
                 version = mv.version
-            except MlflowException as e:  # a store without a registry still keeps the artifacts
+                if self._ranks.get(rec.run_id) == 0:  # models:/<name>@best: the latest search's most accurate
+                    self.client.set_registered_model_alias(register_as, BEST_ALIAS, str(version))
+            except MlflowException as e:  # a store without a registry still keeps the model
                 log.warning("could not register model of trial %d: %s", rec.number, e)
         self.seconds += time.perf_counter() - t0
         return version
+
+    def _log_mlflow_model(self, rec: TrialRecord, model_dir: str) -> Any:
+        """``mlflow.pytorch.log_model`` of the folder's model on the trial's run; returns MLflow's ModelInfo."""
+        import mlflow.pytorch
+        import numpy as np
+        import torch
+        from mlflow.models import infer_signature
+
+        from nas.tracking.models import deployable
+
+        assert rec.run_id is not None
+        module, example, arch = deployable(model_dir)
+        with torch.no_grad():
+            out = module(torch.tensor(np.asarray(example, dtype=np.float32))).numpy()
+        tags = {TAG_SEARCH: self._parent(), "nas.trial_number": str(rec.number), "nas.space_hash": arch["space_hash"],
+                "nas.builder": arch["builder"], "nas.preprocessing": json.dumps(arch.get("preprocessing"))[:4000]}
+        extra = [str(f) for f in Path(model_dir).iterdir() if f.is_file()]
+        code = [] if isinstance(module, torch.jit.ScriptModule) else _code_paths(arch)
+        # The logged model is created here, linked to the run with its own metrics in one batch: through
+        # log_model(run_id=...), MLflow reads the run's params and every metric's history to copy them (~30 reads).
+        model = self.client.create_logged_model(self.experiment_id, name=f"trial-{rec.number:04d}",
+                                                source_run_id=rec.run_id, tags=tags, model_type="nas-pareto",
+                                                params={k: _param_value(v)[:1000] for k, v in
+                                                        _trial_params(rec).items()})
+        quiet = logging.getLogger("mlflow.pytorch")  # its per-model warning about pickle: ours is TorchScript
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            with _use_tracking_uri(self.uri):
+                info = mlflow.pytorch.log_model(
+                    module, name=f"trial-{rec.number:04d}", model_id=model.model_id,
+                    signature=infer_signature(example, out), input_example=example,
+                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"], extra_files=extra,
+                    code_paths=code or None, serialization_format="pickle", validate_serving_input=False)
+        finally:
+            quiet.setLevel(level)
+        ts = _now_ms()
+        linked = {k: v for k, v in model_metrics(rec.metrics).items() if math.isfinite(v)}
+        self.client.log_outputs(rec.run_id, [LoggedModelOutput(model.model_id, step=0)])
+        self.client.log_batch(rec.run_id, metrics=[Metric(k, float(v), ts, 0, model_id=model.model_id)
+                                                   for k, v in linked.items()])  # on the run too
+        self.client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+        return info
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
@@ -439,6 +595,36 @@ class SearchTracker:
                                   metrics=m_chunks[i] if i < len(m_chunks) else ())
 
 
+def _trial_params(rec: TrialRecord) -> dict[str, Any]:
+    return {**{f"arch/{k}": v for k, v in rec.params.items()}, **{f"train/{k}": v for k, v in rec.training.items()}}
+
+
+def model_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The metrics a registered model version carries (those present): accuracies, cost, size."""
+    keys = ("val_accuracy", "test_accuracy", "mflops", "params", "latency_ms", "size_mb")
+    return {k: float(metrics[k]) for k in keys if isinstance(metrics.get(k), (int, float))}
+
+
+def model_description(rec: TrialRecord, search_run_id: str, metrics: Mapping[str, float]) -> str:
+    """One paragraph for a registered version: which search and trial, its figures, how it takes inputs."""
+    figures = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    return (f"Pareto-optimal trial {rec.number} of nas search {search_run_id}: {figures}. Takes raw inputs (the "
+            "data's preprocessing is inside the model); outputs class logits. test_accuracy is on the held-out "
+            "test split and was not used to choose it. Architecture: " + json.dumps(rec.params, default=str)[:1500])
+
+
+def _code_paths(arch: Mapping[str, Any]) -> list[str]:
+    """Source an eager (pickled) model needs at load time: the nas package and a user builder's module."""
+    import nas
+
+    paths = [str(Path(nas.__file__).parent)]
+    module = sys.modules.get(str(arch.get("builder", "")).partition(":")[0])
+    file = getattr(module, "__file__", None)
+    if file and not Path(file).resolve().is_relative_to(Path(paths[0]).resolve()):
+        paths.append(str(Path(file).parent) if Path(file).name == "__init__.py" else file)
+    return paths
+
+
 # ---- reading back ------------------------------------------------------------------------------------------------
 
 def runs_url(experiment_id: str, host: str = "http://127.0.0.1:5000") -> str:
@@ -448,6 +634,41 @@ def runs_url(experiment_id: str, host: str = "http://127.0.0.1:5000") -> str:
 
 def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+
+
+def resolve_run_id(client: MlflowClient, ref: str) -> str:
+    """The full id of the search run ``ref`` names: a full run id, or a unique prefix of a search's run id (as the
+    live display shows). ConfigError when no search or several match."""
+    ref = ref.strip()
+    if len(ref) == 32:
+        return ref
+    if len(ref) < 4 or not all(c in "0123456789abcdef" for c in ref.lower()):
+        raise ConfigError("RUN_ID", "", f"{ref!r} is not a run id or a prefix of one (4 to 32 hex digits)",
+                          "copy the id from the `run_id:` line `nas search` printed")
+    ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    matches: list[str] = []
+    token = None
+    while ids:
+        page = client.search_runs(ids, f"tags.`{TAG_KIND}` = 'search'", ViewType.ALL, 1000, page_token=token)
+        matches += [r.info.run_id for r in page if r.info.run_id.startswith(ref.lower())]
+        token = page.token
+        if not token:
+            break
+    if not matches:
+        raise ConfigError("RUN_ID", "", f"no search run id starts with {ref!r} in the tracking store "
+                          f"{client.tracking_uri!r}", "copy the id from the `run_id:` line `nas search` printed, "
+                          "or pass --tracking-uri")
+    if len(matches) > 1:
+        raise ConfigError("RUN_ID", "", f"{len(matches)} searches start with {ref!r}: {', '.join(sorted(matches)[:5])}",
+                          "give more characters of the id")
+    return matches[0]
+
+
+def store_exists(uri: str) -> bool:
+    """False for a sqlite store whose file does not exist (a read-only command must not create it)."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).expanduser().is_file()
+    return True
 
 
 def get_search_run(client: MlflowClient, run_id: str) -> Any:
@@ -518,6 +739,18 @@ def log_parent_extras(client: MlflowClient, run_id: str, metrics: Mapping[str, f
             Path(d, name).parent.mkdir(parents=True, exist_ok=True)
             Path(d, name).write_bytes(content if isinstance(content, bytes) else content.encode())
         client.log_artifacts(run_id, d)
+
+
+def download_model_uri(uri: str, dst: str, tracking_uri: str) -> str:
+    """Download an MLflow model (``models:/<name>/<version>`` or ``models:/<model_id>``); returns its folder."""
+    import mlflow.artifacts
+
+    try:
+        with _use_tracking_uri(tracking_uri):  # models:/ URIs resolve through the registry of the global URI
+            return mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst, tracking_uri=tracking_uri)
+    except MlflowException as e:
+        raise ConfigError("MODEL_URI", "", f"no MLflow model {uri!r} in {tracking_uri!r}: {e.message}",
+                          "copy a version from the MLflow UI's Models page, e.g. models:/nas-my-search/1") from None
 
 
 def download_model_dir(client: MlflowClient, trial_run_id: str, dst: str) -> str:

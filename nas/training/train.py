@@ -363,3 +363,32 @@ def _evaluate_tensors(
             loss_sum += F.cross_entropy(logits, yb, reduction="sum")
             hits += (logits.argmax(dim=1) == yb).sum()
     return int(hits) / n, float(loss_sum) / n
+
+
+def train_step(
+    model: nn.Module, splits: Splits, *, batch_size: int = 64, optimizer: str = "adam", lr: float = 1e-3,
+    weight_decay: float = 0.0, momentum: float = 0.9, seed: int = 0,
+) -> float:
+    """One optimizer step of ``model`` on the first ``batch_size`` training samples, on the CPU; returns the
+    batch's cross-entropy loss (nats per sample, possibly non-finite).
+
+    The same settings checks and optimizer table as :func:`train`, so an error every trial would hit (a bad
+    ``lr``, an optimizer that refuses the settings, a model whose forward fails on this data) is raised here.
+    The model's weights change; use a throwaway model.
+    """
+    _check_settings(splits, 1, batch_size, optimizer, lr, "constant", False, torch.device("cpu"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        x, y = (t[:batch_size] for t in splits.train.tensors)
+        model.train()
+        opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr, weight_decay=weight_decay, momentum=momentum)
+        opt.zero_grad(set_to_none=True)
+        out = model(x)
+        if not isinstance(out, torch.Tensor) or out.shape != (len(y), splits.num_classes):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"the model's output is {shape}, expected logits of shape ({len(y)}, "
+                             f"{splits.num_classes}) for a batch of {len(y)} samples and {splits.num_classes} classes")
+        loss = F.cross_entropy(out.float(), y)
+        loss.backward()
+        opt.step()
+    return float(loss.detach())

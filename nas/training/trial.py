@@ -8,8 +8,9 @@ process boundary as a dict.
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,14 @@ def cached_splits(data: dict[str, Any]) -> Splits:
     return _SPLITS_CACHE[key]
 
 
+def use_import_paths(folders: Iterable[str]) -> None:
+    """Put ``folders`` on ``sys.path`` (after what is there: PYTHONPATH wins), once each, so that a
+    ``module:function`` builder or dataset beside the experiment or space file imports in this process."""
+    for folder in folders:
+        if folder and folder not in sys.path:
+            sys.path.append(folder)
+
+
 def space_from_spec(spec: TrialSpec) -> Space:
     """The trial's space, parsed from the YAML text it carries (workers need no shared filesystem)."""
     if spec.space_hash not in _SPACE_CACHE:
@@ -116,6 +125,7 @@ def run_trial(
     ``spec.latency``'s batch size, warm-up and repeats (the experiment's ``profile`` section).
     """
     torch.set_num_threads(max(1, int(spec.cpu_threads)))
+    use_import_paths([*spec.extra.get("import_paths", ()), str(Path(spec.space_source).parent)])
     splits = cached_splits(spec.data)
     space = space_from_spec(spec)
     model = build(space, spec.params, input_shape=splits.input_shape, num_classes=splits.num_classes, seed=spec.seed)

@@ -1,0 +1,41 @@
+"""A trial's child run exists from its start (RUNNING) with its epochs arriving live, and is completed in place
+(real MLflow sqlite store; the trial records are plain values)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from mlflow import MlflowClient
+
+from nas.tracking.tracker import SearchTracker, trial_runs
+from nas.training.records import TrialRecord
+
+
+@pytest.mark.parametrize("path", ["one-transaction", "client"])
+def test_child_run_is_running_from_the_start_and_completed_in_place(path, tmp_path):
+    tracker = SearchTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "live", write_delay_s=0.0)
+    if path == "client":
+        tracker._runs = None  # the path every non-sqlite store takes
+    tracker.start("search", params={}, tags={}, texts={})
+    client = MlflowClient(tracker.uri)
+    rec = TrialRecord(number=4, params={"width": 8}, training={"lr": 0.01}, profile={"mflops": 0.5},
+                      start_time=time.time())
+    rid = tracker.start_trial(rec)
+    run = client.get_run(rid)
+    assert run.info.status == "RUNNING" and run.data.params["arch/width"] == "8"
+    assert run.data.tags["mlflow.parentRunId"] == tracker.run_id and run.data.tags["nas.status"] == "running"
+    for epoch, acc in ((1, 0.5), (2, 0.7)):
+        tracker.log_epoch(4, {"epoch": epoch, "val_accuracy": acc})
+        history = client.get_metric_history(rid, "epoch/val_accuracy")
+        assert [(m.step, m.value) for m in history][-1] == (epoch, acc)  # visible while the trial runs
+    rec.history = [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.7}]
+    rec.status, rec.end_time, rec.metrics = "complete", time.time(), {"val_accuracy": 0.7, "mflops": 0.5}
+    assert tracker.log_trial(rec) == rid
+    tracker.finish()
+    run = client.get_run(rid)
+    assert run.info.status == "FINISHED" and run.data.metrics["val_accuracy"] == 0.7
+    assert run.data.tags["nas.status"] == "complete" and run.info.end_time >= run.info.start_time
+    assert run.data.metrics["epoch/val_accuracy"] == 0.7  # the latest epoch's value
+    assert len(client.get_metric_history(rid, "epoch/val_accuracy")) == 2  # not logged twice
+    assert [r.info.run_id for r in trial_runs(client, client.get_run(tracker.run_id))] == [rid]
