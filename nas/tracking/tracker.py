@@ -362,6 +362,7 @@ class SearchTracker:
             tags["nas.failure_reason"] = rec.reason[:4000]
         if rec.checkpoint_dir:
             tags["nas.checkpoint_dir"] = rec.checkpoint_dir
+        tags.update({f"nas.node_{k}": v for k, v in rec.node.items()})  # nas.node_id, nas.node_ip
         params = {**{f"arch/{k}": v for k, v in rec.params.items()}, **{f"train/{k}": v for k, v in rec.training.items()}}
         ts = int(rec.end_time * 1000) or _now_ms()
         metrics = [Metric(k, float(v), ts, 0) for k, v in {**rec.profile, **rec.metrics}.items()
