@@ -44,6 +44,7 @@ from nas._compat import (  # MLflow's private store API
 from nas._compat import validate_batch_log_data as _validate_batch_log_data
 from nas.durable.locks import store_lock
 from nas.errors import ConfigError
+from nas.tracking.retry import call_with_retry
 from nas.training.records import TrialRecord
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,7 @@ class SearchTracker:
         self._runs = _OneTransactionRuns.for_client(self.client, exp_id)
         self._artifact_uris: dict[str, str] = {}  # child run id -> artifact URI, for the runs written here
         self._registered: set[str] = set()  # registered model names known to exist
+        self.retries = 0  # writes retried after a transient failure (server down, its database restarting)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nas-mlflow")
         self._pending: list[Future[Any]] = []
         self.write_delay_s = write_delay_s
@@ -260,7 +262,10 @@ class SearchTracker:
         wait = due - time.monotonic()
         if wait > 0:
             self._hurry.wait(wait)
-        return fn(*args)
+        return call_with_retry(fn, *args, on_retry=self._count_retry)  # an outage of the server loses nothing
+
+    def _count_retry(self, error: BaseException, wait_s: float) -> None:
+        self.retries += 1
 
     def flush(self) -> None:
         """Wait for every deferred call (started at once); raise the first error one of them raised."""
@@ -342,9 +347,9 @@ class SearchTracker:
         finally:
             self._writer.shutdown(wait=True)
         t0 = time.perf_counter()
-        if tags:
-            self._batch(self._parent(), tags=tags)
-        self.client.set_terminated(self._parent(), status=status)
+        tags = {**(tags or {}), "nas.tracking_retries": self.retries}
+        call_with_retry(lambda: self._batch(self._parent(), tags=tags), on_retry=self._count_retry)
+        call_with_retry(self.client.set_terminated, self._parent(), status, on_retry=self._count_retry)
         self.seconds += time.perf_counter() - t0
 
     # -- child runs --------------------------------------------------------------------------------------------
@@ -380,7 +385,9 @@ class SearchTracker:
                 tags=tags, params=[Param(k, _param_value(v)) for k, v in params.items()], metrics=metrics)
             self._artifact_uris[rid] = artifact_uri
         else:
-            rid = self.client.create_run(self.experiment_id, start_time=start_ms, tags=tags, run_name=run_name).info.run_id
+            rid = rec.run_id or self.client.create_run(self.experiment_id, start_time=start_ms, tags=tags,
+                                                       run_name=run_name).info.run_id
+            rec.run_id = rid  # a retry after a failed write below goes on with this run: nothing duplicated
             self._batch(rid, params=params, metric_list=metrics)
             self.client.set_terminated(rid, status=status, end_time=end_ms)
         rec.run_id = rid
