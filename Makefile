@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: $(STAMP)
 	$(VENV)/bin/nas search experiments/digits_cnn.yaml
 
-# The demo search on a throwaway cluster: PostgreSQL, an MLflow server, a Ray head + 1 node (own IPs as root).
+# The demo search on a throwaway cluster: PostgreSQL, an MLflow server, a Ray head + 2 nodes (own IPs as root).
 cluster-demo: $(STAMP)
 	$(PY) scripts/cluster.py demo
 

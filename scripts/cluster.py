@@ -89,16 +89,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, fn in (("up", cmd_up), ("demo", cmd_demo)):
         s = sub.add_parser(name)
-        s.add_argument("--workers", type=int, default=1, help="Ray nodes besides the head (default 1)")
-        s.add_argument("--head-cpus", type=float, default=1)
-        s.add_argument("--worker-cpus", type=float, default=2)
+        s.add_argument("--workers", type=int, default=2, help="Ray nodes besides the head (default 2)")
+        s.add_argument("--head-cpus", type=float, default=0, help="CPUs the head offers to trials (default 0: "
+                       "it runs the driver, as Ray advises for heads)")
+        s.add_argument("--worker-cpus", type=float, default=1)
         s.add_argument("--no-netns", action="store_true", help="all nodes on 127.0.0.1, even as root")
         s.add_argument("--keep", metavar="DIR", help="use (and keep) DIR instead of a temp dir")
         s.set_defaults(fn=fn)
         if name == "demo":
             s.add_argument("--trials", type=int, default=6)
             s.add_argument("--epochs", type=int, default=3)
-            s.add_argument("--concurrency", type=int, default=3)
+            s.add_argument("--concurrency", type=int, default=2)
     args = p.parse_args(argv)
     why = postgres_missing()
     if why:

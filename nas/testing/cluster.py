@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.testing import netns
-from nas.testing.services import MlflowServer, Postgres, free_port, postgres_missing, wait_for_port
+from nas.testing.services import MlflowServer, Postgres, free_port, postgres_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
@@ -89,13 +89,14 @@ def _comm(pid: int) -> str:
 class LocalCluster:
     """PostgreSQL + MLflow server + a Ray head and ``workers`` Ray nodes. Use as a context manager.
 
-    ``head_cpus`` / ``worker_cpus`` are what each node advertises (``--num-cpus``; they need not match cores).
+    ``head_cpus`` / ``worker_cpus`` are what each node advertises (``--num-cpus``; they need not match cores);
+    the head offers none by default, so trials run on nodes other than the driver's.
     ``use_netns``: None = when available. ``env`` is added to every process's environment (Ray nodes and the
     driver), e.g. the MLflow client's retry settings.
     """
 
-    def __init__(self, root: str | Path | None = None, *, workers: int = 1, head_cpus: float = 1,
-                 worker_cpus: float = 2, use_netns: bool | None = None, env: dict[str, str] | None = None,
+    def __init__(self, root: str | Path | None = None, *, workers: int = 2, head_cpus: float = 0,
+                 worker_cpus: float = 1, use_netns: bool | None = None, env: dict[str, str] | None = None,
                  object_store_mb: int = 150) -> None:
         self.root = Path(root or tempfile.mkdtemp(prefix="nasc-"))
         self.root.mkdir(parents=True, exist_ok=True)
@@ -213,27 +214,36 @@ class LocalCluster:
             argv += ["--port", str(self.ray_port)]
         return node.prefix + argv
 
-    def _start_node(self, node: RayNode) -> None:
+    def _start_node(self, node: RayNode, tries: int = 3) -> None:
+        """``ray start`` one node and wait until it runs. On a loaded machine a raylet can miss Ray's fixed 30 s
+        registration window, and ``ray start`` gives up: that is retried, ``tries`` times in all."""
         cwd = self.root / f"node{node.index}"  # not the driver's working directory
         cwd.mkdir(exist_ok=True)
-        log = open(self.root / f"ray-node{node.index}.log", "ab")  # noqa: SIM115
-        node.proc = subprocess.Popen(self._ray_argv(node), cwd=cwd, env=self.env(), stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        if node.index == 0:
-            wait_for_port(node.ip, self.ray_port, 120, node.proc) if self.net is None else self._wait_head(node)
+        log_path = self.root / f"ray-node{node.index}.log"
+        for attempt in range(1, tries + 1):
+            offset = log_path.stat().st_size if log_path.exists() else 0
+            with open(log_path, "ab") as out:
+                node.proc = subprocess.Popen(self._ray_argv(node), cwd=cwd, env=self.env(), stdout=out,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+            if self._await_started(node, log_path, offset):
+                return
+            log.warning("Ray node %d did not start (attempt %d of %d); see %s", node.index, attempt, tries, log_path)
+            self.stop_node(node)
+        raise RuntimeError(f"Ray node {node.index} did not start after {tries} attempts; see {log_path}")
 
-    def _wait_head(self, node: RayNode) -> None:
-        """The head's GCS port, probed from inside its namespace."""
-        deadline = time.monotonic() + 120
-        probe = [*node.prefix, sys.executable, "-c",
-                 f"import socket; socket.create_connection(({node.ip!r}, {self.ray_port}), timeout=1).close()"]
-        while subprocess.run(probe, capture_output=True).returncode != 0:
-            if node.proc is not None and node.proc.poll() is not None:
-                raise RuntimeError(f"Ray head exited ({node.proc.returncode}); see {self.root}/ray-node0.log")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Ray head not listening at {self.ray_address}")
+    @staticmethod
+    def _await_started(node: RayNode, log_path: Path, offset: int, timeout_s: float = 300) -> bool:
+        """True once ``ray start`` says the runtime started; False when it exits (or hangs past ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                if b"Ray runtime started." in f.read():
+                    return True
+            if node.proc is None or node.proc.poll() is not None:
+                return False
             time.sleep(0.5)
+        return False
 
     def nodes_table(self) -> list[dict[str, Any]]:
         """The cluster's nodes as Ray sees them (node id, IP, alive, resources), asked from the head."""
@@ -245,7 +255,7 @@ class LocalCluster:
             raise RuntimeError(f"could not list the Ray nodes: {out.stderr[-2000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    def _wait_nodes(self, timeout_s: float = 180) -> None:
+    def _wait_nodes(self, timeout_s: float = 300) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
             table = self.nodes_table()
