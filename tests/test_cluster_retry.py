@@ -82,13 +82,19 @@ def test_optuna_storage_rides_out_a_postgresql_restart():
         storage = RetryingRDBStorage(pg.url("optuna"))
         study = optuna.create_study(storage=storage, study_name="s", directions=["maximize"])
         study.tell(study.ask(), 1.0)
-        pg.stop()
-        threading.Timer(3.0, pg.start).start()  # back in 3 s, on the same port
         t0 = time.monotonic()
-        study.tell(study.ask(), 2.0)  # made while the database is down
-        assert time.monotonic() - t0 >= 2.0 and storage.retries >= 1
-        values = [t.value for t in optuna.load_study(study_name="s", storage=pg.url("optuna")).trials]
-        assert values == [1.0, 2.0]  # nothing lost, nothing twice
+        for call in ("ask", "suggest", "tell"):  # each made while the database is down, back 3 s later
+            pg.stop()
+            threading.Timer(3.0, pg.start).start()
+            if call == "ask":
+                trial = study.ask()
+            elif call == "suggest":
+                x = trial.suggest_int("x", 0, 9)
+            else:
+                study.tell(trial, 2.0)
+        assert time.monotonic() - t0 >= 6.0 and storage.retries >= 3
+        trials = optuna.load_study(study_name="s", storage=pg.url("optuna")).trials
+        assert [t.value for t in trials] == [1.0, 2.0] and trials[1].params == {"x": x}  # nothing lost or twice
     finally:
         time.sleep(0.5)
         pg.stop("immediate")

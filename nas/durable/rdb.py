@@ -26,7 +26,9 @@ _RETRIED = ("create_new_study", "delete_study", "set_study_user_attr", "set_stud
             "create_new_trial", "set_trial_param", "get_trial_param", "set_trial_state_values",
             "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
             "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "_get_trials", "get_best_trial",
-            "record_heartbeat", "_get_stale_trial_ids")
+            "record_heartbeat", "_get_stale_trial_ids",
+            # what Optuna's cache layer (wrapped around every RDB storage) calls directly
+            "_create_new_trial", "_set_trial_param", "_get_best_trial_id")
 _TRANSIENT = (StorageInternalError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
 
 
