@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import tempfile
 import time
@@ -93,6 +94,21 @@ def cluster_nodes(address: str | None = None) -> list[dict[str, Any]]:
         init_ray(address)
     return [{"node_id": n["NodeID"], "ip": n["NodeManagerAddress"], "alive": bool(n["Alive"]),
              "resources": {k: float(v) for k, v in n.get("Resources", {}).items()}} for n in ray.nodes()]
+
+
+_ACTOR_ID = re.compile(r"actor ([0-9a-f]{32})")
+
+
+def _actor_node(error: str) -> dict[str, str] | None:
+    """The node of the actor an error names (Ray's actor table keeps dead actors' addresses), else None."""
+    m = _ACTOR_ID.search(error)
+    if m is None:
+        return None
+    try:
+        address = ray._private.state.actors(actor_id=m.group(1)).get("Address", {})
+    except Exception:  # a debugging API: a missing answer only loses the node's name
+        return None
+    return {"id": address["NodeID"], "ip": address.get("IPAddress", "")} if address.get("NodeID") else None
 
 
 def _where() -> dict[str, str]:
@@ -246,9 +262,12 @@ class _Forwarder(_Unpicklable, Callback):
         reason = "worker error"
         if trial.error_file and os.path.exists(trial.error_file):
             reason = Path(trial.error_file).read_text().strip().splitlines()[-1][:2000]
-        node = self.nodes.get(trial.trial_id)
+        node = self.nodes.get(trial.trial_id) or _actor_node(reason)
         if node and node["id"] not in reason:  # a dead node's trials say which node it was
             reason = f"{reason} (on node {node['id']} at {node['ip']})"
+            if trial.trial_id not in self.nodes:
+                self.nodes[trial.trial_id] = node
+                self._timed(self.observer.on_trial_node, self._number(trial), node)
         self._timed(self.observer.on_trial_failed, self._number(trial), reason)
 
     def _node(self, trial: Any, result: dict) -> None:
