@@ -138,17 +138,20 @@ def main() -> int:
         row = run_level(c, trials, args.cpus)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    md = table(rows)
-    print(md)
+        write(Path(args.out), meta, rows, skipped)  # after every level: a run cut short keeps what it measured
+    print(table(rows))
     for s in skipped:
         print("skipped:", s)
-    out = Path(args.out)
+    write(Path(args.out), meta, rows, skipped)
+    return 0
+
+
+def write(out: Path, meta: dict[str, str], rows: list[dict[str, float]], skipped: list[str]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({**meta, "rows": rows, "skipped": skipped}, indent=2))
     out.with_suffix(".md").write_text(
         f"# Control plane at scale\n\ncommit {meta['commit']}, `{meta['command']}`, {meta['machine']}, {meta['date']}\n\n"
-        + md + "".join(f"\nskipped: {s}\n" for s in skipped))
-    return 0
+        + table(rows) + "".join(f"\nskipped: {s}\n" for s in skipped))
 
 
 if __name__ == "__main__":
