@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,9 @@ class LocalCluster:
         if why:
             raise RuntimeError(why)
         atexit.register(self.stop)
+        # a plain SIGTERM would skip atexit and `with` exits alike: turn it into SystemExit so both run
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
         if self.net is not None:
             self.net.up()
         hosts = "127.0.0.1" + (f",{self.host_ip}" if self.net else "")
