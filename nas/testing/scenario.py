@@ -68,9 +68,9 @@ def run_id_from(output: str) -> str:
 
 def parent_run_id(cluster: LocalCluster, experiment_name: str) -> str:
     """The newest search (parent) run of MLflow experiment ``experiment_name`` on the server."""
-    from mlflow import MlflowClient
+    from nas.tracking.tracker import client_for
 
-    client = MlflowClient(cluster.tracking_uri)
+    client = client_for(cluster.tracking_uri)
     exp = client.get_experiment_by_name(experiment_name)
     if exp is None:
         raise LookupError(f"no MLflow experiment {experiment_name!r} on {cluster.tracking_uri}")
@@ -108,11 +108,10 @@ class SearchReport:
 def inspect_search(cluster: LocalCluster, run_id: str, *, load: bool = True) -> SearchReport:
     """Read the search back from the servers; with ``load``, ``nas.load_model`` in a fresh process, elsewhere."""
     import optuna
-    from mlflow import MlflowClient
 
-    from nas.tracking.tracker import trial_runs
+    from nas.tracking.tracker import client_for, trial_runs
 
-    client = MlflowClient(cluster.tracking_uri)
+    client = client_for(cluster.tracking_uri)
     parent = client.get_run(run_id)
     report = SearchReport(run_id, parent.info.status, nodes={n.node_id: n.ip for n in cluster.nodes})
     for r in sorted(trial_runs(client, parent), key=lambda r: int(r.data.tags["nas.trial_number"])):

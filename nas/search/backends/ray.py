@@ -28,6 +28,7 @@ from ray.tune import Callback, Checkpoint
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from nas._compat import ray_actor_table  # type: ignore[attr-defined]
 from nas.errors import ConfigError
 from nas.training.checkpoint import MODULE_FILE, SCRIPT_FILE, WEIGHTS_FILE, load_module, save_module  # noqa: F401
 from nas.training.trial import TrialSpec, cached_splits, run_trial
@@ -105,7 +106,7 @@ def _actor_node(error: str) -> dict[str, str] | None:
     if m is None:
         return None
     try:
-        address = ray._private.state.actors(actor_id=m.group(1)).get("Address", {})
+        address = ray_actor_table(actor_id=m.group(1)).get("Address", {})
     except Exception:  # a debugging API: a missing answer only loses the node's name
         return None
     return {"id": address["NodeID"], "ip": address.get("IPAddress", "")} if address.get("NodeID") else None

@@ -16,7 +16,6 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
 
 from nas._compat import get_lock_file  # the lock Optuna's own append takes (a private API)
-
 from nas.durable.rdb import open_rdb
 
 Storage = str | optuna.storages.BaseStorage | None
