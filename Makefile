@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 CONSTRAINTS := requirements/constraints.txt
 PYTEST := $(PY) -m pytest -q --durations=20
 
-.PHONY: setup demo test test-fast lint constraints clean
+.PHONY: setup demo test test-fast lint constraints clean cluster-demo
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 demo: $(STAMP)
 	$(VENV)/bin/nas search experiments/digits_cnn.yaml
+
+# The demo search on a throwaway cluster: PostgreSQL, an MLflow server, a Ray head + 2 nodes (own IPs as root).
+cluster-demo: $(STAMP)
+	$(PY) scripts/cluster.py demo
 
 # Everything, slowest 20 tests listed (the suite's budget: 12 minutes on a 2-core CI machine).
 test: lint

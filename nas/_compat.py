@@ -76,6 +76,13 @@ def _torch_autograd_device_type() -> Any:
     return torch._C._autograd.DeviceType
 
 
+def _ray_actor_table() -> Any:
+    # the GCS actor table (for debugging, per Ray): a dead actor's node id and IP (ray 2)
+    from ray._private.state import actors
+
+    return actors
+
+
 def _sql_model(name: str) -> Callable[[], Any]:
     return lambda: getattr(_mlflow_sql_models(), name)
 
@@ -91,6 +98,7 @@ LOADERS: dict[str, Callable[[], Any]] = {
     "FVCORE_IGNORED_OPS": _fvcore_ignored_ops,
     "get_trace_graph": _torch_get_trace_graph,
     "AutogradDeviceType": _torch_autograd_device_type,
+    "ray_actor_table": _ray_actor_table,
 }
 
 __all__ = sorted(LOADERS)

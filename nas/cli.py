@@ -120,12 +120,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     _announce_start(args)
     try:
         if args.quiet:
-            result = run_search(exp, address=args.address, resume=args.resume)
+            result = run_search(exp, address=args.address, resume=args.resume, storage_path=args.storage_path)
         else:
             from nas.search.progress import LiveProgress
 
             with LiveProgress() as live:
-                result = run_search(exp, address=args.address, on_update=live.update, resume=args.resume)
+                result = run_search(exp, address=args.address, on_update=live.update, resume=args.resume,
+                                    storage_path=args.storage_path)
     except SearchAbortedError as e:
         _print_failures(exp.tracking.uri, _STARTED.get("run_id"))
         print(f"error: {e}", file=sys.stderr)
@@ -440,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="override search.seed")
     s.add_argument("--tracking-uri", help="override tracking.uri (default sqlite:///mlflow.db)")
     s.add_argument("--address", help="join an existing Ray cluster (default: RAY_ADDRESS, else a local cluster)")
+    s.add_argument("--storage-path", help="where trials write checkpoints, reachable from every Ray node "
+                   "(a shared directory, s3://..., gs://...; default: nas_runs/ beside a sqlite store)")
     s.add_argument("--quiet", action="store_true", help="no live progress display")
     s.add_argument("--resume", metavar="RUN_ID", help="continue the search RUN_ID (or a unique prefix) after its "
                    "driver stopped, with its original --trials/--seed unless given again")

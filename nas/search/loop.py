@@ -326,6 +326,10 @@ class SearchLoop:
         self.state.running = max(0, self.state.running - 1)
         self._finish(rec)
 
+    def on_trial_node(self, number: int, node: dict[str, str]) -> None:
+        """Where the trial runs (Ray node id and IP), recorded on its child run."""
+        self.records[number].node = dict(node)
+
     def on_trial_failed(self, number: int, reason: str) -> None:
         rec = self.records[number]
         rec.end_time, rec.status, rec.reason = time.time(), "failed", reason

@@ -47,6 +47,7 @@ from nas._compat import use_tracking_uri as _use_tracking_uri
 from nas._compat import validate_batch_log_data as _validate_batch_log_data
 from nas.durable.locks import store_lock
 from nas.errors import ConfigError
+from nas.tracking.retry import call_with_retry
 from nas.training.records import TrialRecord
 
 log = logging.getLogger(__name__)
@@ -292,6 +293,7 @@ class SearchTracker:
         self._registered: set[str] = set()  # registered model names known to exist
         self._open: dict[int, str] = {}  # trial number -> child run created at its start, not yet ended
         self._ranks: dict[str, int] = {}  # child run id -> Pareto rank (0: most accurate), set by mark_pareto
+        self.retries = 0  # writes retried after a transient failure (server down, its database restarting)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nas-mlflow")
         self._pending: list[Future[Any]] = []
         self.write_delay_s = write_delay_s
@@ -306,7 +308,10 @@ class SearchTracker:
         wait = due - time.monotonic()
         if wait > 0:
             self._hurry.wait(wait)
-        return fn(*args)
+        return call_with_retry(fn, *args, on_retry=self._count_retry)  # an outage of the server loses nothing
+
+    def _count_retry(self, error: BaseException, wait_s: float) -> None:
+        self.retries += 1
 
     def flush(self) -> None:
         """Wait for every deferred call (started at once); raise the first error one of them raised."""
@@ -390,9 +395,9 @@ class SearchTracker:
         finally:
             self._writer.shutdown(wait=True)
         t0 = time.perf_counter()
-        if tags:
-            self._batch(self._parent(), tags=tags)
-        self.client.set_terminated(self._parent(), status=status)
+        tags = {**(tags or {}), "nas.tracking_retries": self.retries}
+        call_with_retry(lambda: self._batch(self._parent(), tags=tags), on_retry=self._count_retry)
+        call_with_retry(self.client.set_terminated, self._parent(), status, on_retry=self._count_retry)
         self.seconds += time.perf_counter() - t0
 
     # -- child runs --------------------------------------------------------------------------------------------
@@ -449,6 +454,7 @@ class SearchTracker:
             tags["nas.failure_reason"] = rec.reason[:4000]
         if rec.checkpoint_dir:
             tags["nas.checkpoint_dir"] = rec.checkpoint_dir
+        tags.update({f"nas.node_{k}": v for k, v in rec.node.items()})  # nas.node_id, nas.node_ip
         params = _trial_params(rec)
         ts = int(rec.end_time * 1000) or _now_ms()
         metrics = [Metric(k, float(v), ts, 0) for k, v in {**rec.profile, **rec.metrics}.items()
@@ -461,7 +467,7 @@ class SearchTracker:
         run_name = f"trial-{rec.number:04d}"
         start_ms, end_ms = int(rec.start_time * 1000) or None, int(rec.end_time * 1000) or None
         if rec.number in self._open:  # opened at its start, per-epoch metrics already there
-            rid = self._open.pop(rec.number)
+            rid = self._open[rec.number]
             final = [m for m in metrics if not m.key.startswith("epoch/")]
             new_tags = {k: v for k, v in tags.items() if k != "mlflow.parentRunId"}
             if self._runs is not None:
@@ -469,13 +475,16 @@ class SearchTracker:
             else:
                 self._batch(rid, tags=new_tags, metric_list=final)
                 self.client.set_terminated(rid, status=status, end_time=end_ms)
+            del self._open[rec.number]  # only once written: a retry after a failed write completes the same run
         elif self._runs is not None:
             rid, artifact_uri = self._runs.write(
                 run_name=run_name, start_ms=start_ms or _now_ms(), end_ms=end_ms or _now_ms(), status=status,
                 tags=tags, params=[Param(k, _param_value(v)) for k, v in params.items()], metrics=metrics)
             self._artifact_uris[rid] = artifact_uri
         else:
-            rid = self.client.create_run(self.experiment_id, start_time=start_ms, tags=tags, run_name=run_name).info.run_id
+            rid = rec.run_id or self.client.create_run(self.experiment_id, start_time=start_ms, tags=tags,
+                                                       run_name=run_name).info.run_id
+            rec.run_id = rid  # a retry after a failed write below goes on with this run: nothing duplicated
             self._batch(rid, params=params, metric_list=metrics)
             self.client.set_terminated(rid, status=status, end_time=end_ms)
         rec.run_id = rid

@@ -30,6 +30,7 @@ class TrialRecord:
     checkpoint_dir: str | None = None
     run_id: str | None = None
     pareto: bool = False
+    node: dict[str, str] = field(default_factory=dict)  # the Ray node it ran on: {"id": ..., "ip": ...}
 
     def to_json(self) -> str:
         """The record without its per-epoch history (kept in MLflow), for the durable trial ledger (Optuna)."""

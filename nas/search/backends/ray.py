@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import tempfile
 import time
@@ -30,6 +31,7 @@ from ray.tune import Callback, Checkpoint
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
+from nas._compat import ray_actor_table  # type: ignore[attr-defined]
 from nas.errors import ConfigError
 from nas.search.backends.base import Observer, RunnerTimes, train_tflops
 from nas.training.checkpoint import WEIGHTS_FILE, save_module
@@ -46,6 +48,8 @@ TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"
 FINAL_KEY = "nas_final"
 FAILED_KEY = "nas_failed"
 ERROR_KEY = "nas_error"
+NODE_ID_KEY = "nas_node_id"
+NODE_IP_KEY = "nas_node_ip"
 
 
 def _probe(address: str, timeout_s: float = 5.0) -> None:
@@ -65,6 +69,34 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
 def cluster_resources() -> dict[str, float]:
     """CPUs and GPUs of the Ray cluster this process is connected to."""
     return {k: float(v) for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
+
+
+def cluster_nodes(address: str | None = None) -> list[dict[str, Any]]:
+    """The nodes of the cluster at ``address`` (joined if not yet): node id, IP, alive, resources (plain dicts)."""
+    if not ray.is_initialized():
+        init_ray(address)
+    return [{"node_id": n["NodeID"], "ip": n["NodeManagerAddress"], "alive": bool(n["Alive"]),
+             "resources": {k: float(v) for k, v in n.get("Resources", {}).items()}} for n in ray.nodes()]
+
+
+_ACTOR_ID = re.compile(r"actor ([0-9a-f]{32})")
+
+
+def _actor_node(error: str) -> dict[str, str] | None:
+    """The node of the actor an error names (Ray's actor table keeps dead actors' addresses), else None."""
+    m = _ACTOR_ID.search(error)
+    if m is None:
+        return None
+    try:
+        address = ray_actor_table(actor_id=m.group(1)).get("Address", {})
+    except Exception:  # a debugging API: a missing answer only loses the node's name
+        return None
+    return {"id": address["NodeID"], "ip": address.get("IPAddress", "")} if address.get("NodeID") else None
+
+
+def _where() -> dict[str, str]:
+    """The node this process runs on (reported with every result, recorded on the trial's child run)."""
+    return {NODE_ID_KEY: ray.get_runtime_context().get_node_id(), NODE_IP_KEY: ray.util.get_node_ip_address()}
 
 
 def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
@@ -93,21 +125,22 @@ def _trainable(config: dict[str, Any]) -> None:
     """Runs in a Ray worker (reused across trials): one trial, reporting every epoch, weights at the end.
     The scheduler may stop it after any epoch's report (early stopping, budget)."""
     spec = TrialSpec.from_dict(config["nas"])
+    where = _where()
     snapshot: dict[str, Any] = {}
 
     def on_epoch(metrics: dict[str, float]) -> None:
         if not snapshot:
-            tune.report(dict(metrics))
+            tune.report({**metrics, **where})
             return
         with tempfile.TemporaryDirectory() as d:  # a rung checkpoint, for a promotion to resume from
             torch.save(snapshot.pop("state"), Path(d, SNAPSHOT_FILE))
-            tune.report(dict(metrics), checkpoint=Checkpoint.from_directory(d))
+            tune.report({**metrics, **where}, checkpoint=Checkpoint.from_directory(d))
 
     try:
         _, state, final = run_trial(spec, on_epoch=on_epoch, on_snapshot=lambda _, s: snapshot.update(state=s))
     except Exception as e:  # recorded as a failed trial with its reason; the search goes on
         log.warning("trial %d failed: %s", spec.number, e)
-        tune.report({FAILED_KEY: 1.0, ERROR_KEY: f"{type(e).__name__}: {e}"[:2000], FINAL_KEY: 1.0})
+        tune.report({FAILED_KEY: 1.0, ERROR_KEY: f"{type(e).__name__}: {e}"[:2000], FINAL_KEY: 1.0, **where})
         return
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
@@ -117,7 +150,7 @@ def _trainable(config: dict[str, Any]) -> None:
             torch.save(state, Path(d, WEIGHTS_FILE))
         final["checkpoint_s"] = time.perf_counter() - t0  # writing the weights; Tune's upload is not included
         Path(d, "final.json").write_text(json.dumps(final))
-        tune.report({**final, FINAL_KEY: 1.0}, checkpoint=Checkpoint.from_directory(d))
+        tune.report({**final, FINAL_KEY: 1.0, **where}, checkpoint=Checkpoint.from_directory(d))
 
 
 class _Unpicklable:
@@ -185,6 +218,7 @@ class _Forwarder(_Unpicklable, Callback):
         self.observer, self.searcher, self.times = observer, searcher, times
         self.scheduler = scheduler
         self.done: set[str] = set()
+        self.nodes: dict[str, dict[str, str]] = {}  # trial id -> the node it runs on (from its first result)
 
     def _number(self, trial: Any) -> int:
         return self.searcher.numbers[trial.trial_id]
@@ -193,6 +227,7 @@ class _Forwarder(_Unpicklable, Callback):
         self._timed(self.observer.on_trial_start, self._number(trial))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._node(trial, result)
         if not result.get(FINAL_KEY):
             self._timed(self.observer.on_epoch, self._number(trial), _metrics(result))
 
@@ -202,6 +237,7 @@ class _Forwarder(_Unpicklable, Callback):
         self.done.add(trial.trial_id)
         result = trial.last_result or {}
         number = self._number(trial)
+        self._node(trial, result)
         if result.get(FAILED_KEY):
             self._timed(self.observer.on_trial_failed, number, str(result.get(ERROR_KEY, "unknown error")))
         elif self.scheduler is not None and trial.trial_id in self.scheduler.stopped and not result.get(FINAL_KEY):
@@ -221,7 +257,20 @@ class _Forwarder(_Unpicklable, Callback):
         reason = "worker error"
         if trial.error_file and os.path.exists(trial.error_file):
             reason = Path(trial.error_file).read_text().strip().splitlines()[-1][:2000]
+        node = self.nodes.get(trial.trial_id) or _actor_node(reason)
+        if node and node["id"] not in reason:  # a dead node's trials say which node it was
+            reason = f"{reason} (on node {node['id']} at {node['ip']})"
+            if trial.trial_id not in self.nodes:
+                self.nodes[trial.trial_id] = node
+                self._timed(self.observer.on_trial_node, self._number(trial), node)
         self._timed(self.observer.on_trial_failed, self._number(trial), reason)
+
+    def _node(self, trial: Any, result: dict) -> None:
+        if trial.trial_id not in self.nodes and result.get(NODE_ID_KEY):
+            node = {"id": str(result[NODE_ID_KEY]), "ip": str(result.get(NODE_IP_KEY, ""))}
+            self.nodes[trial.trial_id] = node
+            if hasattr(self.observer, "on_trial_node"):
+                self._timed(self.observer.on_trial_node, self._number(trial), node)
 
     def _timed(self, fn: Callable[..., None], *args: Any) -> None:
         t0 = time.perf_counter()

@@ -16,6 +16,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
 
 from nas._compat import get_lock_file  # the lock Optuna's own append takes (a private API)
+from nas.durable.rdb import open_rdb
 
 Storage = str | optuna.storages.BaseStorage | None
 
@@ -23,6 +24,8 @@ Storage = str | optuna.storages.BaseStorage | None
 def open_storage(storage: Storage) -> Storage:
     """An Optuna storage from ``search.storage``: an RDB URL (``scheme://...``) or a storage object as is, any
     other string as a journal file path (:func:`journal_backend`), None (in memory) as is."""
+    if isinstance(storage, str) and "://" in storage and not storage.startswith("sqlite"):
+        return open_rdb(storage)  # a database server: a restart of it is ridden out (nas/durable/rdb.py)
     if storage is None or not isinstance(storage, str) or "://" in storage:
         return storage
     return JournalStorage(journal_backend(storage))
