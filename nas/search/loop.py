@@ -29,7 +29,7 @@ from nas.training.trial import TrialSpec
 
 log = logging.getLogger(__name__)
 
-PROFILE_METRICS = ("mflops", "params", "latency_ms", "peak_mem_mb", "size_mb")
+PROFILE_METRICS = ("mflops", "params", "latency_ms", "latency_iqr_ms", "latency_threads", "peak_mem_mb", "size_mb")
 
 
 @dataclass
@@ -125,7 +125,8 @@ class SearchLoop:
                 space_hash=self.space.hash, data=asdict(self.exp.data), training=cand.training,
                 seed=trial_seed(self.exp, cand.number), mflops=cand.profile.mflops,
                 cpu_threads=max(1, int(self.exp.resources.cpu)), device="auto",
-                extra={"profiled": sorted(self.records[cand.number].profile)},
+                extra={"profiled": sorted(self.records[cand.number].profile),
+                       "latency": {"warmup": self.exp.profile.warmup, "repeats": self.exp.profile.repeats}},
             )
         return None
 

@@ -21,7 +21,7 @@ from nas.compress.measure import model_size_mb
 from nas.compress.plan import apply_plan, is_noop
 from nas.data import Splits, load_data
 from nas.profile import training_flops
-from nas.profile.measure import latency_ms
+from nas.profile.measure import measure_latency
 from nas.space import Space, parse_space
 from nas.training.train import TrainResult, train
 
@@ -146,7 +146,8 @@ def run_trial(
     if "latency_ms" not in spec.extra.get("profiled", ()):
         # measured here, on the trial's device, when the driver did not need it before training
         x = torch.zeros(1, *splits.input_shape, device=device)
-        final["latency_ms"] = latency_ms(model, x, warmup=2, repeats=5)
+        lat = measure_latency(model, x, **spec.extra.get("latency", {"warmup": 2, "repeats": 5}))  # exp.profile's
+        final.update(latency_ms=lat.median_ms, latency_iqr_ms=lat.iqr_ms, latency_threads=float(lat.threads))
     plan = space.resolve(spec.params).get("compression")
     if plan and not is_noop(plan):
         done = apply_plan(model, plan, splits, seed=spec.seed, lr=float(t["lr"]),
