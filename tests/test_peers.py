@@ -113,3 +113,17 @@ def test_results_are_stamped(tmp_path):
     assert len(doc["stamp"]["commit"]) == 40 and doc["stamp"]["machine"]["cores"] >= 1
     assert (tmp_path / "x.md").read_text().startswith("`python benchmarks/x.py --seeds 2`")
     assert not is_stamped({"a": 1})
+
+
+def test_score_replays_a_run_under_another_reference_and_billing(table):
+    from benchmarks.peers.ledger import score
+
+    ledger = run_peer("sha", table, seed=2, reference=_ref(table), max_compute=15)
+    same = score(ledger.events, table, _ref(table), repeats_paid=False, max_compute=15)
+    assert same == ledger.trajectory
+    paid = score(ledger.events, table, _ref(table), repeats_paid=True, max_compute=15)
+    assert len(paid) <= len(same) and all(p.compute >= f.compute - 1e-12 for p, f in zip(paid, same, strict=False))
+    ref80 = (0.80, _ref(table)[1])
+    high = score(ledger.events, table, ref80, repeats_paid=False, max_compute=15)
+    assert [p.compute for p in high] == [p.compute for p in same]
+    assert high[-1].hypervolume < same[-1].hypervolume
