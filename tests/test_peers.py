@@ -1,15 +1,13 @@
 """The benchmark's peers: one billing for every method, the successive-halving baseline, Syne Tune's MOASHA with
-its priority fixed, and stamped results."""
+its priority fixed, and replays under another reference or billing."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks._stamp import Stamp, is_stamped, write_results
 from benchmarks.peers import PeerTable, run_peer, true_hypervolume
 from benchmarks.peers.ledger import Ledger
 from benchmarks.peers.order import crowding, top
@@ -100,19 +98,6 @@ def test_moasha_runs_on_the_table(table):
     pytest.importorskip("syne_tune")
     ledger = run_peer("moasha", table, seed=0, reference=_ref(table), max_compute=8)
     assert ledger.full >= 1 and ledger.evaluations > ledger.full and ledger.spent >= 8
-
-
-def test_results_are_stamped(tmp_path):
-    stamp = Stamp.start(["benchmarks/x.py", "--seeds", "2"])
-    with pytest.raises(ValueError):
-        write_results("x", {}, stamp=stamp, folder=tmp_path)
-    path = write_results("x", {"a": 1}, stamp=stamp.finish(), markdown="| t |", folder=tmp_path,
-                         readme=[{"what": "w", "figure": "f"}])
-    doc = json.loads(path.read_text())
-    assert is_stamped(doc) and doc["a"] == 1 and doc["stamp"]["command"] == "python benchmarks/x.py --seeds 2"
-    assert len(doc["stamp"]["commit"]) == 40 and doc["stamp"]["machine"]["cores"] >= 1
-    assert (tmp_path / "x.md").read_text().startswith("`python benchmarks/x.py --seeds 2`")
-    assert not is_stamped({"a": 1})
 
 
 def test_score_replays_a_run_under_another_reference_and_billing(table):
