@@ -10,8 +10,13 @@ reports its figures at this reference and at 0, so that nobody can pick the flat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
+
+from nas.config.experiment import Experiment
+from nas.config.objectives import METRICS
+from nas.errors import ConfigError
 
 DEFAULT_REFERENCE_QUANTILE = 0.146
 
@@ -26,3 +31,18 @@ def accuracy_reference(accuracies: Sequence[float] | np.ndarray, quantile: float
     if values.size == 0:
         raise ValueError("accuracy_reference: no finite accuracy to take a quantile of")
     return float(np.quantile(values, quantile))
+
+
+def with_accuracy_reference(exp: Experiment, accuracies: Sequence[float] | np.ndarray,
+                            quantile: float | None = None) -> Experiment:
+    """``exp`` with its accuracy objective's ``bench.reference`` set by the rule, from the table's (scaled)
+    ``accuracies``: always when ``quantile`` is given, else only where the experiment sets none (then with
+    :data:`DEFAULT_REFERENCE_QUANTILE`)."""
+    acc = next((o.name for o in exp.objectives if METRICS[o.name].source == "train"), None)
+    if acc is None or (quantile is None and acc in exp.bench.reference):
+        return exp
+    q = DEFAULT_REFERENCE_QUANTILE if quantile is None else quantile
+    if not 0.0 <= q < 1.0:
+        raise ConfigError("--reference-quantile", "", f"must be in [0, 1), got {q}", "pass e.g. --reference-quantile 0.146")
+    value = accuracy_reference(accuracies, q)
+    return replace(exp, bench=replace(exp.bench, reference={**exp.bench.reference, acc: value}))
