@@ -30,6 +30,16 @@ def _esc(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _rows(doc: dict) -> list[dict[str, str]]:
+    """A file's own ``readme`` rows; NB201 search results are read from their stamped summary instead, by the
+    function that writes them (so an older file gets today's presentation of its own figures)."""
+    if "summary" in doc and "goals" in doc and "seeds" in doc:
+        from benchmarks.nb201_search import readme_rows
+
+        return readme_rows(doc)
+    return doc.get("readme", [])
+
+
 def table(folder: Path = RESULTS) -> str:
     """The generated block (without the markers)."""
     rows, unstamped = [], []
@@ -45,7 +55,7 @@ def table(folder: Path = RESULTS) -> str:
         s = doc["stamp"]
         m = s["machine"]
         where = f"{m.get('cores')} cores{', ' + m['gpu'] if m.get('gpu') else ''}"
-        for r in doc.get("readme", []):
+        for r in _rows(doc):
             rows.append(f"| {_esc(r['what'])} | {_esc(r['figure'])} | `{_esc(s['command'])}` | "
                         f"[{path.name}](benchmarks/results/{path.name}) | `{s['commit'][:10]}`"
                         f"{' (dirty)' if s.get('dirty') else ''} | {s['date'][:10]}, {where}, {s['wall_s']:.0f} s |")
