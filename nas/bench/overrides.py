@@ -15,10 +15,12 @@ def with_bench_overrides(
     *,
     table: str | None = None,
     accuracy_column: str | None = None,
+    low_fidelity_column: str | None = None,
     cost_column: str | None = None,
 ) -> Experiment:
     """A copy of ``exp`` with ``bench.table`` (a path from the working directory), the full-fidelity accuracy
-    column, or the column of the first cost objective replaced; None keeps the file's value."""
+    column, the low-fidelity one (the largest epochs below the full training), or the column of the first cost
+    objective replaced; None keeps the file's value."""
     b = exp.bench
     if table is not None:
         b = replace(b, table=str(Path(table).expanduser().resolve()))
@@ -27,6 +29,12 @@ def with_bench_overrides(
             raise ConfigError("--accuracy-column", "", "the experiment names no accuracy columns to override",
                               "add `bench.accuracy_columns: {200: cifar10_valid_acc}` to the experiment file")
         b = replace(b, accuracy_columns={**b.accuracy_columns, max(b.accuracy_columns): accuracy_column})
+    if low_fidelity_column is not None:
+        low = [e for e in b.accuracy_columns if e < max(b.accuracy_columns, default=0)]
+        if not low:
+            raise ConfigError("--low-fidelity-column", "", "the experiment names no low-fidelity accuracy column",
+                              "add one to the experiment, e.g. `bench.accuracy_columns: {200: ..., 12: ...}`")
+        b = replace(b, accuracy_columns={**b.accuracy_columns, max(low): low_fidelity_column})
     if cost_column is not None:
         costs = [o.name for o in exp.objectives if METRICS[o.name].source != "train"]
         if not costs:

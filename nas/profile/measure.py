@@ -1,7 +1,9 @@
 """Measured latency and peak memory of a model.
 
 Latency: wall clock of a forward pass, after warm-up, median of the repeats, eval mode under
-``torch.inference_mode()``; CUDA is synchronized around each timed pass.
+``torch.inference_mode()``; CUDA is synchronized around each timed pass. :func:`measure_latency` also gives the
+spread of the repeats (interquartile range) and the torch CPU threads the passes ran on, because one figure from
+a loaded machine says nothing about how far to trust it (``benchmarks/latency_stability.py`` measures that).
 
 Peak memory (MiB): the most memory a pass allocates beyond what was allocated before it started (weights
 and the input are not counted; activations, workspaces, outputs, gradients are). On CUDA it is the
@@ -16,7 +18,9 @@ import copy
 import logging
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -35,12 +39,43 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def latency_ms(model: nn.Module, x: Tensor, *, warmup: int = 3, repeats: int = 10) -> float:
-    """Median wall-clock milliseconds of ``model(x)`` (one batch) over ``repeats`` timed passes."""
+@dataclass(frozen=True)
+class Latency:
+    """One latency measurement: ``median_ms`` and ``iqr_ms`` (75th minus 25th percentile, inclusive quartiles)
+    of ``repeats`` timed passes of one batch, after ``warmup`` untimed ones, on ``threads`` torch CPU threads;
+    ``times_ms`` are the timed passes in order."""
+
+    median_ms: float
+    iqr_ms: float
+    repeats: int
+    warmup: int
+    threads: int
+    times_ms: tuple[float, ...] = field(default=(), repr=False)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[int]:
+    """Run the block with ``n`` torch CPU threads (None: as they are); yields the number in use, restores after."""
+    before = torch.get_num_threads()
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"torch_threads: need n >= 1, got {n}")
+        torch.set_num_threads(n)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def measure_latency(
+    model: nn.Module, x: Tensor, *, warmup: int = 3, repeats: int = 10, threads: int | None = None
+) -> Latency:
+    """Time ``model(x)`` (one batch): ``warmup`` untimed passes, then ``repeats`` timed ones, with ``threads``
+    torch CPU threads (None keeps the caller's setting). See :class:`Latency`."""
     if repeats < 1 or warmup < 0:
-        raise ValueError(f"latency_ms: need repeats >= 1 and warmup >= 0, got {repeats=}, {warmup=}")
+        raise ValueError(f"measure_latency: need repeats >= 1 and warmup >= 0, got {repeats=}, {warmup=}")
     times: list[float] = []
-    with eval_mode(model), torch.inference_mode():
+    with torch_threads(threads) as used, eval_mode(model), torch.inference_mode():
         for _ in range(warmup):
             model(x)
         _synchronize(x.device)
@@ -48,8 +83,16 @@ def latency_ms(model: nn.Module, x: Tensor, *, warmup: int = 3, repeats: int = 1
             start = time.perf_counter()
             model(x)
             _synchronize(x.device)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+            times.append((time.perf_counter() - start) * 1e3)
+    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive") if repeats > 1 else (times[0],) * 3
+    return Latency(median_ms=statistics.median(times), iqr_ms=q3 - q1, repeats=repeats, warmup=warmup, threads=used,
+                   times_ms=tuple(times))
+
+
+def latency_ms(model: nn.Module, x: Tensor, *, warmup: int = 3, repeats: int = 10, threads: int | None = None) -> float:
+    """Median wall-clock milliseconds of ``model(x)`` (one batch) over ``repeats`` timed passes
+    (:func:`measure_latency`'s median)."""
+    return measure_latency(model, x, warmup=warmup, repeats=repeats, threads=threads).median_ms
 
 
 def peak_memory_mb(fn: Callable[[], object], device: torch.device) -> float | None:

@@ -48,7 +48,7 @@ from nas.training.trial import TrialSpec
 
 log = logging.getLogger(__name__)
 
-PROFILE_METRICS = ("mflops", "params", "latency_ms", "peak_mem_mb", "size_mb")
+PROFILE_METRICS = ("mflops", "params", "latency_ms", "latency_iqr_ms", "latency_threads", "peak_mem_mb", "size_mb")
 #: a trial's training seed is search seed × SEED_STRIDE + trial number (a prime, so seeds never collide)
 SEED_STRIDE = 100_003
 #: the metric of a promoted trial naming the trial it resumed

@@ -23,7 +23,7 @@ from nas.compress.measure import model_size_mb
 from nas.compress.plan import apply_plan, is_noop
 from nas.data import Splits, load_data
 from nas.profile import training_flops
-from nas.profile.measure import latency_ms
+from nas.profile.measure import measure_latency
 from nas.space import Space, parse_space
 from nas.training.train import TrainResult, train
 
@@ -182,9 +182,10 @@ def run_trial(
     final["size_mb"] = model_size_mb(model)
     if "latency_ms" not in spec.extra.get("profiled", ()):
         # measured here, on the trial's device, when the driver did not need it before training
-        lat = spec.latency
-        x = torch.zeros(int(lat.get("batch_size", 1)), *splits.input_shape, device=device)
-        final["latency_ms"] = latency_ms(model, x, warmup=int(lat.get("warmup", 2)), repeats=int(lat.get("repeats", 5)))
+        lat_cfg = spec.latency
+        x = torch.zeros(int(lat_cfg.get("batch_size", 1)), *splits.input_shape, device=device)
+        lat = measure_latency(model, x, warmup=int(lat_cfg.get("warmup", 2)), repeats=int(lat_cfg.get("repeats", 5)))
+        final.update(latency_ms=lat.median_ms, latency_iqr_ms=lat.iqr_ms, latency_threads=float(lat.threads))
     plan = space.resolve(spec.params).get("compression")
     if plan and not is_noop(plan):
         done = apply_plan(model, plan, splits, seed=spec.seed, lr=float(t["lr"]),
