@@ -84,6 +84,12 @@ def cluster_resources() -> dict[str, float]:
     return {k: float(v) for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
 
 
+def node_resources() -> list[dict[str, float]]:
+    """CPUs and GPUs of each live node of the cluster (a trial must fit on one node)."""
+    return [{k: float(v) for k, v in n.get("Resources", {}).items() if k in ("CPU", "GPU")}
+            for n in ray.nodes() if n.get("Alive")]
+
+
 def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
     """Start (or join) Ray; returns the cluster's resources. Joining uses ``address`` or ``RAY_ADDRESS``."""
     for key, value in TUNE_ENV.items():
