@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from nas._compat import JournalFileBackend, JournalOperation, get_lock_file, journal_lock
+from optuna.storages.journal import JournalFileBackend
+
+from nas._compat import JournalOperation, get_lock_file, journal_lock, journal_offsets
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +93,14 @@ class DurableJournalFile(JournalFileBackend):
     def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
         try:
             yield from super().read_logs(log_number_from)
-        except ValueError as e:  # Optuna raises on a bad record only when another record follows it
-            raise JournalCorruptError(str(self.path), self._bad_line(), str(e)) from None
+        except ValueError as e:  # a bad record (Optuna skips a bad final one only when it decodes as text)
+            lines = self.path.read_bytes().splitlines()
+            bad = self._bad_line(lines)
+            if bad != len(lines) - 1:
+                raise JournalCorruptError(str(self.path), bad, str(e)) from None
+            if self.torn_tail is None:
+                self.torn_tail = journal_tail(self.path)
+                log.warning("%s: torn final record ignored (%s)", self.path, e)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in logs).encode("utf-8")
@@ -128,12 +136,16 @@ class DurableJournalFile(JournalFileBackend):
             keep.write(data[cut:] + b"\n")
         f.truncate(cut)
         os.fsync(f.fileno())
+        offsets = journal_offsets(self)
+        for number in [n for n, at in offsets.items() if at > cut]:  # cached positions past the cut are stale
+            del offsets[number]
         log.warning("%s: cut a torn final record of %d bytes (kept in %s.torn) before appending", self.path,
                     size - cut, self.path)
         return cut
 
-    def _bad_line(self) -> int:
-        for i, line in enumerate(self.path.read_bytes().splitlines()):
+    @staticmethod
+    def _bad_line(lines: list[bytes]) -> int:
+        for i, line in enumerate(lines):
             try:
                 json.loads(line)
             except ValueError:
