@@ -177,7 +177,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from nas.tracking.models import export_model
 
-    entry = export_model(args.run_id, args.output, where=args.where, best=args.best, tracking_uri=args.tracking_uri)
+    entry = export_model(args.run_id, args.output, where=args.where, best=args.best, tracking_uri=args.tracking_uri,
+                         trust_code=args.trust_code)
     print(f"wrote {args.output}: trial {entry.trial} (rank {entry.rank}), "
           + ", ".join(f"{k}={v:.4g}" for k, v in entry.row().items() if k not in ("rank", "trial")))
     return 0
@@ -188,7 +189,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
     methods = list(PLANS) if args.method == "all" else [args.method]
     rows, merged = compress_search(args.run_id, methods=methods, finetune_epochs=args.finetune_epochs,
-                                   tracking_uri=args.tracking_uri)
+                                   tracking_uri=args.tracking_uri, trust_code=args.trust_code)
     def arrow(before: float | None, after: float | None) -> str:
         return f"{before:.4g} -> {after:.4g}" if before is not None and after is not None else f"{after:.4g}"
 
@@ -249,6 +250,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+_TRUST_HELP = ("let the stored model run code: import its builder's module:function, load a pickled module "
+               "(only for tracking stores you trust)")
+
+
 # ---- parser -----------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             c.add_argument("--best", default="val_accuracy", help="metric to pick the best by (default val_accuracy)")
             c.add_argument("-o", "--output", required=True, help="output file (.pt)")
+            c.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
         c.set_defaults(fn=fn)
     rep = sub.add_parser("report", help="write the search's HTML report (and log it on the parent run)")
     rep.add_argument("run_id", help="the search's run id")
@@ -308,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--method", choices=["prune", "int8", "lowrank", "all"], default="all")
     comp.add_argument("--finetune-epochs", type=int, default=0, help="fine-tune after pruning / low rank")
     comp.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    comp.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     comp.set_defaults(fn=cmd_compress)
 
     bench = sub.add_parser("bench", help="search a tabular benchmark (accuracies looked up, not trained)")

@@ -18,6 +18,7 @@ import yaml
 from torch import nn
 
 from nas.builders import build
+from nas.builders.registry import builder_names
 from nas.errors import ConfigError
 from nas.space import parse_space
 from nas.tracking.tracker import (
@@ -27,7 +28,7 @@ from nas.tracking.tracker import (
     get_search_run,
     trial_runs,
 )
-from nas.training.checkpoint import MODULE_FILE, SCRIPT_FILE, WEIGHTS_FILE, load_module
+from nas.training.checkpoint import MODULE_FILE, SCRIPT_FILE, WEIGHTS_FILE, UntrustedCodeError, load_module
 
 _METRIC_COLS = ("val_accuracy", "mflops", "params", "latency_ms", "peak_mem_mb", "train_flops", "train_seconds")
 
@@ -71,7 +72,7 @@ def _decode(v: str) -> Any:
 
 
 def load_model(run_id: str, rank: int = 0, *, tracking_uri: str | None = None, trial: int | None = None,
-               front: str = "search") -> nn.Module:
+               front: str = "search", trust_code: bool = False) -> nn.Module:
     """Rebuild a Pareto model of search ``run_id`` with its trained weights, in eval mode.
 
     ``rank`` 0 is the most accurate Pareto model (or pick by ``trial`` number). ``front="merged"`` picks from the
@@ -95,23 +96,35 @@ def load_model(run_id: str, rank: int = 0, *, tracking_uri: str | None = None, t
         entry = entries[rank]
     client = client_for(tracking_uri or default_tracking_uri())
     with tempfile.TemporaryDirectory() as d:
-        return load_model_dir(download_model_dir(client, entry.run_id, d))
+        return load_model_dir(download_model_dir(client, entry.run_id, d), trust_code=trust_code)
 
 
-def load_model_dir(path: str | Path) -> nn.Module:
-    """Rebuild a model from a folder written by the search (weights.pt, arch.json, space.yaml)."""
+def load_model_dir(path: str | Path, *, trust_code: bool = False) -> nn.Module:
+    """Rebuild a model from a folder written by the search (weights.pt, arch.json, space.yaml).
+
+    The folder is data: a builder named as ``module:function`` (not a registered built-in) is imported, and a
+    pickled module loaded, only with ``trust_code`` (see :func:`nas.training.checkpoint.load_module`)."""
     p = Path(path)
     arch = json.loads(Path(p, "arch.json").read_text())
-    space = parse_space(yaml.safe_load(Path(p, "space.yaml").read_text()), source=arch.get("space_source", str(p)))
+    doc = yaml.safe_load(Path(p, "space.yaml").read_text())
+    builder = str(doc.get("builder", "")) if isinstance(doc, dict) else ""
+    if not trust_code and ":" in builder and builder not in builder_names():
+        raise UntrustedCodeError(str(Path(p, "space.yaml")), "builder", f"the builder {builder!r} is code named by "
+                                 "the artifact: rebuilding the model would import and run it",
+                                 "pass --trust-code (trust_code=True) if you trust the tracking store it came from")
+    space = parse_space(doc, source=arch.get("space_source", str(p)))
     if space.hash != arch["space_hash"]:
         raise ValueError(f"{p}: space hash {space.hash} does not match the recorded {arch['space_hash']}")
-    model = load_module(p)  # a compressed model, saved whole by the search (trusted: our own run)
+    model = load_module(p, trust_code=trust_code)  # a compressed model, saved whole by the search
     if model is None:
         model = build(space, arch["params"], input_shape=tuple(arch["input_shape"]),
                       num_classes=int(arch["num_classes"]))
         model.load_state_dict(torch.load(Path(p, WEIGHTS_FILE), map_location="cpu", weights_only=True))
     model.eval()
-    model.nas_arch = arch  # type: ignore[assignment]
+    try:
+        model.nas_arch = arch  # type: ignore[assignment]
+    except (AttributeError, RuntimeError):  # a TorchScript module takes no new attributes
+        object.__setattr__(model, "nas_arch", arch)
     return model
 
 
@@ -131,7 +144,7 @@ def write_model_dir(d: str | Path, rec: Any, space: Any, input_shape: tuple[int,
 
 
 def export_model(run_id: str, out: str | Path, *, where: str | None = None, best: str = "val_accuracy",
-                 tracking_uri: str | None = None) -> ParetoEntry:
+                 tracking_uri: str | None = None, trust_code: bool = False) -> ParetoEntry:
     """Pick the best Pareto model meeting ``where`` and save it (``torch.save`` of weights + arch) to ``out``."""
     from nas.config.objectives import METRICS
     from nas.pareto import select
@@ -144,6 +157,6 @@ def export_model(run_id: str, out: str | Path, *, where: str | None = None, best
         raise ConfigError("--where", "", f"no Pareto model of {run_id} meets {where!r}",
                           "relax the condition; `nas pareto RUN_ID` lists the set")
     entry = entries[int(picked[0]["_rank"])]
-    model = load_model(run_id, trial=entry.trial, tracking_uri=tracking_uri)
+    model = load_model(run_id, trial=entry.trial, tracking_uri=tracking_uri, trust_code=trust_code)
     torch.save({"state_dict": model.state_dict(), "arch": model.nas_arch}, out)
     return entry
