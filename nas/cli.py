@@ -107,7 +107,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from nas.config.experiment import load_experiment
-    from nas.search.api import SearchAbortedError, run_search
+    from nas.search.api import SearchAbortedError, SearchInterruptedError, run_search
 
     exp = load_experiment(args.experiment).with_overrides(trials=args.trials, seed=args.seed,
                                                           tracking_uri=args.tracking_uri)
@@ -124,6 +124,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     except SearchAbortedError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except SearchInterruptedError as e:  # Ctrl-C / SIGTERM: recorded, resumable; the shell's 128 + signal
+        print(f"interrupted (signal {e.signum}): everything so far is recorded; continue with\n"
+              f"  nas search {args.experiment} --resume {e.run_id}", file=sys.stderr)
+        return 128 + e.signum
     rows = [{"trial": r.number, **{k: r.metrics.get(k) for k in ("val_accuracy", "mflops", "params", "latency_ms")
                                    if k in r.metrics}} for r in result.pareto]
     console.print(_table(rows, f"Pareto set ({len(rows)} of {result.state.done} trials, hypervolume "

@@ -236,3 +236,33 @@ def test_opening_a_store_another_process_is_creating_waits_for_it(tmp_path):
     finally:
         for p in others:
             p.wait()
+
+
+# ---- values checked before training ---------------------------------------------------------------------------
+
+def _csv(path: Path, rows: int, bad: str | None = None) -> None:
+    lines = ["a,b,label"] + [f"{i},{i % 5},{['x', 'y'][i % 2]}" for i in range(rows)]
+    if bad is not None:
+        lines[3] = f"{bad},1,x"
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("bad", ["inf", "-inf", "nan"])
+def test_non_finite_values_in_a_dataset_are_refused_before_training(tmp_path, bad):
+    """Failed first against 21848af: the CSV loaded, and training failed with the advice to lower lr."""
+    from nas.data import load_data
+    from nas.data.base import DataError
+
+    _csv(tmp_path / "d.csv", 40, bad)
+    with pytest.raises(DataError, match="non-finite|NaN cells"):  # the csv loader names NaN cells itself
+        load_data("csv", path=tmp_path / "d.csv", seed=0)
+
+
+def test_too_few_rows_for_the_splits_are_refused(tmp_path):
+    """Failed first against 21848af: a 3-row CSV loaded with an empty validation set."""
+    from nas.data import load_data
+    from nas.data.base import DataError
+
+    _csv(tmp_path / "d.csv", 3)
+    with pytest.raises(DataError, match="fewer than"):
+        load_data("csv", path=tmp_path / "d.csv", seed=0)

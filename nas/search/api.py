@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -125,12 +126,17 @@ def run_search(exp: Experiment, *, address: str | None = None, storage_path: str
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    stop = GracefulStop()
     try:
         plan = _validate(exp, address=address, resume=resume)
         with contextlib.ExitStack() as stack:
-            session = _open(plan, stack, on_update=on_update)
+            session = _open(plan, stack, stop, on_update=on_update)
             times = _run(session, stack, storage_path=storage_path)
             return _finalize(session, times, register_models=register_models)
+    except KeyboardInterrupt:  # a second signal: stopped at once, the run already marked KILLED
+        if stop.run_id is None:
+            raise
+        raise SearchInterruptedError(stop.run_id, stop.last or signal.SIGINT) from None
     finally:
         torch.set_num_threads(threads)
 
@@ -272,21 +278,22 @@ class _Meter:
         return self.reading
 
 
-def _open(plan: _Plan, stack: contextlib.ExitStack, *,
+def _open(plan: _Plan, stack: contextlib.ExitStack, stop: GracefulStop, *,
           on_update: Callable[[SearchState], None] | None) -> _Session:
     exp, space, splits = plan.exp, plan.space, plan.splits
+    stack.enter_context(stop.installed())
     meter = _Meter(exp)
     stack.callback(meter.stop)
     if plan.resume_run is not None:
         assert plan.study is not None
         _lease(stack, plan.study, plan.resume_run.info.run_id)  # refused here: the run is still untouched
     tracker = SearchTracker(exp.tracking.uri, exp.experiment_name)
-    stop = GracefulStop()
     if plan.resume_run is not None:
         run_id = plan.resume_run.info.run_id
         tags = plan.resume_run.data.tags
         resumed_finished = plan.resume_run.info.status == "FINISHED"
         tracker.attach(run_id)
+        stop.run_id = run_id
         stack.push(_parent_guard(tracker, stop))
         study = plan.study
         assert study is not None
@@ -299,6 +306,7 @@ def _open(plan: _Plan, stack: contextlib.ExitStack, *,
         stack.push(_parent_guard(tracker, stop))
         run_id = _start_parent(tracker, exp, space, splits.input_shape, splits.num_classes, reference,
                                plan.fingerprint)
+        stop.run_id = run_id
         study = new_location(exp.tracking.uri, exp.search.storage, run_id)
         if study.journal is not None:
             _lease(stack, study, run_id)
@@ -348,7 +356,7 @@ def _parent_guard(tracker: SearchTracker, stop: GracefulStop) -> Callable[..., b
     def on_exit(exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
         if exc is None or tracker.run_id is None or isinstance(exc, (SearchAbortedError, SearchInterruptedError)):
             return False  # finalize already ended the run
-        interrupted = isinstance(exc, KeyboardInterrupt) or stop.signum is not None
+        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit)) or stop.signum is not None
         status = "KILLED" if interrupted else "FAILED"
         reason = "interrupted" if interrupted else f"error: {type(exc).__name__}: {exc}"[:4000]
         try:
@@ -365,7 +373,7 @@ def _parent_guard(tracker: SearchTracker, stop: GracefulStop) -> Callable[..., b
 def _run(session: _Session, stack: contextlib.ExitStack, *, storage_path: str | None) -> Any:
     exp, loop = session.plan.exp, session.loop
     remaining = 0 if session.resumed_finished else exp.search.trials - loop.proposed
-    stack.enter_context(session.stop.installed(loop))
+    session.stop.loop = loop
     times = run_trials(loop, max_trials=remaining, concurrency=exp.search.concurrency, cpu=exp.resources.cpu,
                        gpu=exp.resources.gpu, storage_path=storage_path or ray_storage_for(exp),
                        name=f"{session.run_id}-{int(time.time())}", time_budget_s=exp.search.time_budget_s)

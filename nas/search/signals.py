@@ -32,9 +32,13 @@ class GracefulStop:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.last: int | None = None  # the latest signal (the second one, after a stop at once)
+        self.run_id: str | None = None  # the run being driven, once it exists
+        self.loop: _Stoppable | None = None  # the search loop, once trials run
 
     @contextlib.contextmanager
-    def installed(self, loop: _Stoppable) -> Iterator[GracefulStop]:
+    def installed(self) -> Iterator[GracefulStop]:
+        """Handlers for the block. Before :attr:`loop` is set (the run not started), a signal stops at once."""
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
@@ -43,11 +47,12 @@ class GracefulStop:
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # one handler decides: this one
 
         def handle(signum: int, frame: FrameType | None) -> None:
-            if self.signum is not None:
+            self.last = signum
+            if self.signum is not None or self.loop is None:
                 log.warning("second signal %d: stopping at once (the search stays resumable)", signum)
                 raise KeyboardInterrupt
             self.signum = signum
-            loop.state.stop_reason = "interrupted"  # the loop proposes no new trial
+            self.loop.state.stop_reason = "interrupted"  # the loop proposes no new trial
             log.warning("signal %d: no new trials; recording the trials in flight as interrupted (send it again "
                         "to stop at once)", signum)
             tune_handler = signal.getsignal(_BACKEND_STOP) if _BACKEND_STOP is not None else None
