@@ -221,6 +221,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- nas doctor ---------------------------------------------------------------------------------------------------
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from nas.search.doctor import doctor
+    from nas.tracking.tracker import default_tracking_uri
+
+    findings = doctor(args.run_id, args.tracking_uri or default_tracking_uri(), repair=args.repair)
+    console.print(_table([{"check": f.check, "ok": "yes" if f.ok else "NO", "repaired": "yes" if f.repaired else "",
+                           "detail": f.detail} for f in findings], f"nas doctor {args.run_id}"))
+    return 0 if all(f.ok for f in findings) else 1
+
+
 # ---- nas bench --------------------------------------------------------------------------------------------------
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -320,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
     comp.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     comp.set_defaults(fn=cmd_compress)
+
+    doc = sub.add_parser("doctor", help="check a search's study, child runs, tags and models; --repair fixes")
+    doc.add_argument("run_id", help="the search's run id")
+    doc.add_argument("--repair", action="store_true", help="repair what can be (needs no live driver on the run)")
+    doc.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    doc.set_defaults(fn=cmd_doctor)
 
     bench = sub.add_parser("bench", help="search a tabular benchmark (accuracies looked up, not trained)")
     bench.add_argument("experiment", help="experiment file with a `bench:` section")

@@ -226,3 +226,34 @@ def test_cli_refusal_exits_2(finished):
     proc = subprocess.run([sys.executable, "-m", "nas.cli", "search", "exp.yaml", "--quiet", "--resume", "nope"],
                           cwd=folder, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 2 and "no run 'nope'" in proc.stderr
+
+
+def test_doctor_tells_the_truth_and_repairs_what_it_can(finished):
+    from mlflow.entities import RunTag
+
+    from nas.search.doctor import doctor
+
+    folder, run_id = finished
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run = client.get_run(run_id)
+    children = client.search_runs([run.info.experiment_id], f"tags.`nas.search_run_id` = '{run_id}'")
+    on_front = [c for c in children if c.data.tags.get("nas.pareto") == "true"]
+    off_front = [c for c in children if c.data.tags.get("nas.pareto") != "true"]
+    client.log_batch(on_front[0].info.run_id, tags=[RunTag("nas.pareto", "false")])  # a tag lost
+    if off_front:  # a child run lost (e.g. a crash between tell and the MLflow write)
+        client.delete_run(off_front[0].info.run_id)
+    journal = folder / "nas_studies" / f"{run_id}.journal"
+    journal.write_bytes(journal.read_bytes() + b'{"op_code": 8, "tr')  # and a torn final record
+
+    found = {f.check: f for f in doctor(run_id, uri)}
+    assert found["study vs MLflow"].ok is not bool(off_front) and not found["Pareto tags"].ok
+    assert "torn final record" in found["study"].detail
+    fixed = {f.check: f for f in doctor(run_id, uri, repair=True)}
+    assert fixed["study vs MLflow"].repaired is bool(off_front) and fixed["Pareto tags"].repaired
+    assert all(f.ok for f in doctor(run_id, uri))
+    check_invariants(folder, run_id, planned=_planned(folder, run_id))
+
+
+def _planned(folder: Path, run_id: str) -> int:
+    return sum(t.user_attrs.get("nas_status") in ("complete", "pruned", "failed") for t in study_of(folder, run_id).trials)

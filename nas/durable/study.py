@@ -83,3 +83,8 @@ def owner(study_user_attrs: dict[str, Any]) -> str | None:
     """The run id a study belongs to, from its user attributes (None for studies made before this was kept)."""
     value = study_user_attrs.get(RUN_ATTR)
     return str(value) if value is not None else None
+
+
+def run_study_storage(tracking_uri: str, run_id: str, search_storage: str | None = None) -> str | None:
+    """Where a search started with these settings keeps run ``run_id``'s study (what ``open_storage`` takes)."""
+    return new_location(tracking_uri, search_storage, run_id).storage

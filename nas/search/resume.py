@@ -132,3 +132,14 @@ def missing_child_runs(records: list[TrialRecord], logged: dict[int, str]) -> li
             missing.append(r)
     return missing
 
+
+
+def record_of(t: optuna.trial.FrozenTrial) -> TrialRecord:
+    """The record of a finished trial as the study keeps it (without per-epoch history)."""
+    status = t.user_attrs.get(STATUS_ATTR)
+    text = t.user_attrs.get(RECORD_ATTR)
+    fallback = "interrupted" if status == "interrupted" else "failed"
+    rec = TrialRecord.from_json(text) if text else _from_trial(t, fallback, str(t.user_attrs.get(REASON_ATTR, fallback)))
+    if status == "interrupted":
+        rec.status = "interrupted"
+    return rec
