@@ -84,6 +84,7 @@ class DurableJournalFile(JournalFileBackend):
             _fsync_dir(Path(file_path).parent)
         self.path, self.sync = Path(file_path), sync
         self.torn_tail: Tail | None = None
+        self._clean_size: int | None = None  # the file's size after our last complete append
         tail = journal_tail(file_path)
         if tail.torn_bytes:
             self.torn_tail = tail
@@ -106,13 +107,14 @@ class DurableJournalFile(JournalFileBackend):
         text = "".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in logs).encode("utf-8")
         with get_lock_file(journal_lock(self)), open(self.path, "r+b") as f:
             size = f.seek(0, os.SEEK_END)
-            if size:
+            if size and size != self._clean_size:  # written by someone else since our last append: check its end
                 f.seek(max(0, size - 1))
                 if f.read(1) != b"\n" or not self._last_line_ok(f, size):
                     size = self._cut_torn_tail(f, size)
             f.seek(size)
             f.write(text)
             f.flush()
+            self._clean_size = size + len(text)
             if self.sync == "always" or (self.sync == "trial" and _is_boundary(logs)):
                 os.fsync(f.fileno())
 
