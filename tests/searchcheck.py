@@ -40,10 +40,25 @@ def write_search(folder: Path, *, trials: int, concurrency: int = 2, epochs: int
 
 
 def cli(folder: Path, *args: str) -> subprocess.Popen:
-    """``nas search exp.yaml ARGS --quiet`` in ``folder``, in its own process group."""
-    return subprocess.Popen([sys.executable, "-m", "nas.cli", "search", "exp.yaml", "--quiet", *args], cwd=folder,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    """``nas search exp.yaml ARGS --quiet`` in ``folder``, in its own process group; its output goes to a file
+    (a pipe nobody reads could fill and block it): read it with :func:`output`."""
+    log = folder / f"driver-{time.monotonic_ns()}.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", "exp.yaml", "--quiet", *args],
+                                cwd=folder, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc.log_path = log  # type: ignore[attr-defined]
+    return proc
+
+
+def output(proc: subprocess.Popen) -> str:
+    return Path(proc.log_path).read_text()  # type: ignore[attr-defined]
+
+
+def finish(proc: subprocess.Popen, timeout_s: float) -> tuple[int, str]:
+    """Wait for the driver; its exit code and output."""
+    proc.wait(timeout=timeout_s)
+    return proc.returncode, output(proc)
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -76,7 +91,7 @@ def wait_for(pred, timeout_s: float, proc: subprocess.Popen | None = None, what:
     deadline = time.time() + timeout_s
     while not pred():
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the driver ended (rc {proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
+            raise AssertionError(f"the driver ended (rc {proc.returncode}) before {what}: {output(proc)[-3000:]}")
         assert time.time() < deadline, f"timed out waiting for {what}"
         time.sleep(0.5)
 

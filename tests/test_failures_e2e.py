@@ -122,7 +122,7 @@ def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resum
     None reached") and 2 trials RUNNING without child runs; SIGTERM exited 134; a second driver was accepted."""
     import signal
 
-    from searchcheck import check_invariants, cli, finished_trials, parent_run, wait_for, write_search
+    from searchcheck import check_invariants, cli, finish, finished_trials, parent_run, wait_for, write_search
 
     write_search(tmp_path, trials=6, epochs=8)
     proc = cli(tmp_path)
@@ -130,15 +130,15 @@ def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resum
         wait_for(lambda: finished_trials(tmp_path) >= 1, 300, proc, "a finished trial")
         run_id = parent_run(tmp_path).info.run_id
         second = cli(tmp_path, "--resume", run_id)
-        _, err = second.communicate(timeout=300)
-        assert second.returncode == 2, err[-2000:]
+        rc, err = finish(second, 300)
+        assert rc == 2, err[-2000:]
         assert "being driven by another process" in err and f"pid {proc.pid}" in err
         proc.send_signal(signal.SIGINT)  # as `kill -INT`: the driver only
-        _, err = proc.communicate(timeout=300)
+        rc, err = finish(proc, 300)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err[-3000:]
+    assert rc == 130, err[-3000:]
     assert f"--resume {run_id}" in err
     run = parent_run(tmp_path)
     assert run.info.status == "KILLED" and run.data.tags["nas.stop_reason"] == "interrupted"
@@ -149,11 +149,11 @@ def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resum
         done = finished_trials(tmp_path)
         wait_for(lambda: finished_trials(tmp_path) > done, 300, proc, "a finished trial after resuming")
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=300)
+        rc, err = finish(proc, 300)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 143, err[-3000:]
+    assert rc == 143, err[-3000:]
     assert parent_run(tmp_path).data.tags["nas.stop_reason"] == "interrupted"
     _in_flight_recorded(tmp_path, run_id)
 

@@ -37,7 +37,15 @@ from nas.cost.environment import hardware, package_versions
 from nas.cost.ledger import SearchBill, bill_search, effective_workers, search_card
 from nas.durable.fingerprint import EXTENDABLE, differences, fingerprint, fingerprint_doc
 from nas.durable.lease import DriverLease, LeaseHeldError
-from nas.durable.study import RUN_ATTR, StudyLocation, new_location, owner, recorded_location
+from nas.durable.study import (
+    RUN_ATTR,
+    TAG_JOURNAL,
+    TAG_STORAGE,
+    StudyLocation,
+    new_location,
+    owner,
+    recorded_location,
+)
 from nas.errors import ConfigError
 from nas.pareto import reference_point as pareto_reference_point
 from nas.proxies.scorer import ArchitectureScorer, proxy_set
@@ -49,7 +57,7 @@ from nas.search.signals import GracefulStop
 from nas.space import Space, load_space
 from nas.tracking.models import write_model_dir
 from nas.tracking.sync import check_store_location, read_text_artifact, registered_versions, sync_pareto
-from nas.tracking.tracker import SearchTracker, client_for, get_search_run, set_run_tags
+from nas.tracking.tracker import SearchTracker, client_for, get_search_run, set_run_tags, trial_runs
 from nas.training.records import TrialRecord
 from nas.training.trial import cached_splits
 
@@ -153,6 +161,7 @@ class _Plan:
     ray_init_s: float
     resume_run: Any = None  # the parent run to continue
     study: StudyLocation | None = None  # the resumed run's study
+    study_existed: bool = True  # False: the resumed run's first driver died before creating its study
     t_start: float = field(default_factory=time.perf_counter)
     started_at: float = field(default_factory=time.time)
 
@@ -168,7 +177,7 @@ def _validate(exp: Experiment, *, address: str | None, resume: str | None) -> _P
     client = client_for(exp.tracking.uri)
     check_store_location(client, exp.tracking.uri, exp.experiment_name)
     doc = fingerprint_doc(exp.to_dict(), space.hash)
-    run, study = (_check_resume(client, exp, space, doc, resume) if resume else (None, None))
+    run, study, existed = _check_resume(client, exp, space, doc, resume) if resume else (None, None, True)
     probe = Controller(exp, space, input_shape=splits.input_shape, num_classes=splits.num_classes,
                        train_samples_per_trial=exp.training.epochs * len(splits.train))
     probe.check_feasible()
@@ -176,12 +185,13 @@ def _validate(exp: Experiment, *, address: str | None, resume: str | None) -> _P
     cluster = init_ray(address)
     ray_init_s = time.perf_counter() - t0
     _check_resources(exp, cluster)
-    return _Plan(exp, space, splits, probe, doc, ray_init_s, run, study, t_start, started_at)
+    return _Plan(exp, space, splits, probe, doc, ray_init_s, run, study, existed, t_start, started_at)
 
 
 def _check_resume(client: Any, exp: Experiment, space: Space, doc: dict[str, Any],
-                  run_id: str) -> tuple[Any, StudyLocation]:
-    """The run to resume and its study, or ConfigError (the run untouched) when it cannot be resumed as asked."""
+                  run_id: str) -> tuple[Any, StudyLocation, bool]:
+    """The run to resume, its study and whether that study exists, or ConfigError (the run untouched) when it
+    cannot be resumed as asked."""
     run = get_search_run(client, run_id)
     if run.info.run_id != run_id:
         raise ConfigError("--resume", "", f"run {run_id!r} is a trial, not a search",
@@ -209,8 +219,15 @@ def _check_resume(client: Any, exp: Experiment, space: Space, doc: dict[str, Any
     except LookupError as e:
         raise ConfigError("--resume", "", str(e), "set `search.storage` (any RDB URL) or use a sqlite tracking "
                           "store for searches you want to resume") from None
+    if TAG_JOURNAL not in tags and TAG_STORAGE not in tags and _empty(study) and not trial_runs(client, run):
+        log.info("run %s: its first driver died before creating its study; starting it", run_id)
+        return run, study, False
     _check_study(study, run_id)
-    return run, study
+    return run, study, True
+
+
+def _empty(study: StudyLocation) -> bool:
+    return study.journal is not None and (not study.journal.is_file() or study.journal.stat().st_size == 0)
 
 
 def _check_study(study: StudyLocation, run_id: str) -> None:
@@ -297,7 +314,11 @@ def _open(plan: _Plan, stack: contextlib.ExitStack, stop: GracefulStop, *,
         stack.push(_parent_guard(tracker, stop))
         study = plan.study
         assert study is not None
-        reference = json.loads(plan.resume_run.data.params["hv_reference"])
+        if "hv_reference" in plan.resume_run.data.params:
+            reference = json.loads(plan.resume_run.data.params["hv_reference"])
+        else:  # the first driver died before logging it: the same seeded samples give the same point
+            reference = reference_point(exp, plan.probe)
+            tracker.set_params({"hv_reference": json.dumps(reference)})
         earlier = json.loads(tags.get(TAG_SESSIONS, "[]"))
     else:
         t_ref = time.perf_counter()
@@ -310,7 +331,6 @@ def _open(plan: _Plan, stack: contextlib.ExitStack, stop: GracefulStop, *,
         study = new_location(exp.tracking.uri, exp.search.storage, run_id)
         if study.journal is not None:
             _lease(stack, study, run_id)
-        tracker.set_tags(study.tags)
         if study.storage is None:
             log.warning("the Optuna study lives in memory (non-sqlite tracking store, no search.storage): "
                         "this search cannot be resumed")
@@ -323,8 +343,9 @@ def _open(plan: _Plan, stack: contextlib.ExitStack, stop: GracefulStop, *,
     controller = Controller(exp, space, input_shape=splits.input_shape, num_classes=splits.num_classes,
                             train_samples_per_trial=exp.training.epochs * len(splits.train),
                             storage=study.storage, study_name=study.study_name, scorer=scorer, reference=reference)
-    if plan.resume_run is None:
+    if plan.resume_run is None or not plan.study_existed:
         controller.study.set_user_attr(RUN_ATTR, run_id)
+        tracker.set_tags(study.tags)  # after the study exists: a tagged run always has its study
     records = recover_records(controller) if plan.resume_run is not None else []
     if plan.resume_run is None and controller.seed_prior():
         log.info("proxy prior: the first trials are the best-scored of %d random architectures", exp.proxy.prior_samples)

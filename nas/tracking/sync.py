@@ -28,20 +28,21 @@ def sync_pareto(client: MlflowClient, parent_run_id: str, front: Mapping[str, in
     """Tag exactly the child runs in ``front`` (run id -> rank) as Pareto-optimal; untag the others, and delete
     the registered versions (of ``model_name``) of runs that left the front."""
     parent = client.get_run(parent_run_id)
-    left = []
+    off_front = set()
     for run in trial_runs(client, parent):
         rid, tags = run.info.run_id, run.data.tags
         if rid in front:
             if tags.get(TAG_PARETO) != "true" or tags.get(TAG_RANK) != str(front[rid]):
                 client.log_batch(rid, tags=[RunTag(TAG_PARETO, "true"), RunTag(TAG_RANK, str(front[rid]))])
-        elif tags.get(TAG_PARETO) == "true":
+            continue
+        off_front.add(rid)
+        if tags.get(TAG_PARETO) == "true":
             client.log_batch(rid, tags=[RunTag(TAG_PARETO, "false")])
             if TAG_RANK in tags:
                 client.delete_tag(rid, TAG_RANK)
-            left.append(rid)
-    if model_name and left:
+    if model_name:
         for v in _versions(client, model_name):
-            if v.run_id in left:
+            if v.run_id in off_front:
                 client.delete_model_version(model_name, v.version)
                 log.info("deleted version %s of %s: trial run %s left the Pareto front", v.version, model_name, v.run_id)
 

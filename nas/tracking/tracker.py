@@ -347,6 +347,10 @@ class SearchTracker:
         """Set tags on the parent run."""
         self._batch(self._parent(), tags=tags)
 
+    def set_params(self, params: Mapping[str, Any]) -> None:
+        """Log params on the parent run (one not logged yet: MLflow params are write-once)."""
+        self._batch(self._parent(), params=params)
+
     def finish(self, status: str = "FINISHED", tags: Mapping[str, Any] | None = None) -> None:
         """Flush deferred calls, then end the parent run with ``status``."""
         try:
