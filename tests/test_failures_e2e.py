@@ -124,7 +124,7 @@ def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resum
 
     from searchcheck import check_invariants, cli, finish, finished_trials, parent_run, wait_for, write_search
 
-    write_search(tmp_path, trials=6, epochs=8)
+    write_search(tmp_path, trials=6, epochs=25)
     proc = cli(tmp_path)
     try:
         wait_for(lambda: finished_trials(tmp_path) >= 1, 300, proc, "a finished trial")

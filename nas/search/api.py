@@ -34,7 +34,7 @@ from nas.config.experiment import Experiment
 from nas.config.objectives import METRICS
 from nas.cost.energy import EnergyMeter, EnergyReading
 from nas.cost.environment import hardware, package_versions
-from nas.cost.ledger import SearchBill, bill_search, effective_workers, search_card
+from nas.cost.ledger import SearchBill, bill_search, bill_trial, effective_workers, search_card
 from nas.durable.fingerprint import EXTENDABLE, differences, fingerprint, fingerprint_doc
 from nas.durable.lease import DriverLease, LeaseHeldError
 from nas.durable.study import (
@@ -136,8 +136,8 @@ def run_search(exp: Experiment, *, address: str | None = None, storage_path: str
     torch.set_num_threads(1)
     stop = GracefulStop()
     try:
-        plan = _validate(exp, address=address, resume=resume)
         with contextlib.ExitStack() as stack:
+            plan = _validate(exp, stack, address=address, resume=resume)
             session = _open(plan, stack, stop, on_update=on_update)
             times = _run(session, stack, storage_path=storage_path)
             return _finalize(session, times, register_models=register_models)
@@ -166,7 +166,9 @@ class _Plan:
     started_at: float = field(default_factory=time.time)
 
 
-def _validate(exp: Experiment, *, address: str | None, resume: str | None) -> _Plan:
+def _validate(exp: Experiment, stack: contextlib.ExitStack, *, address: str | None, resume: str | None) -> _Plan:
+    """Every check that can refuse the input; for a resume, also take the run's driver lease (held on ``stack``),
+    so that a second driver is refused at once, before Ray starts."""
     t_start, started_at = time.perf_counter(), time.time()
     if exp.early_stopping.method == "pareto-promote":
         raise ConfigError(exp.source, "early_stopping/method",
@@ -178,6 +180,8 @@ def _validate(exp: Experiment, *, address: str | None, resume: str | None) -> _P
     check_store_location(client, exp.tracking.uri, exp.experiment_name)
     doc = fingerprint_doc(exp.to_dict(), space.hash)
     run, study, existed = _check_resume(client, exp, space, doc, resume) if resume else (None, None, True)
+    if study is not None:
+        _lease(stack, study, run.info.run_id)  # refused here: the run is still untouched
     probe = Controller(exp, space, input_shape=splits.input_shape, num_classes=splits.num_classes,
                        train_samples_per_trial=exp.training.epochs * len(splits.train))
     probe.check_feasible()
@@ -301,9 +305,6 @@ def _open(plan: _Plan, stack: contextlib.ExitStack, stop: GracefulStop, *,
     stack.enter_context(stop.installed())
     meter = _Meter(exp)
     stack.callback(meter.stop)
-    if plan.resume_run is not None:
-        assert plan.study is not None
-        _lease(stack, plan.study, plan.resume_run.info.run_id)  # refused here: the run is still untouched
     tracker = SearchTracker(exp.tracking.uri, exp.experiment_name)
     if plan.resume_run is not None:
         run_id = plan.resume_run.info.run_id
@@ -352,6 +353,8 @@ def _open(plan: _Plan, stack: contextlib.ExitStack, stop: GracefulStop, *,
     if plan.resume_run is not None:
         reseed_sampler(controller, exp, len(controller.study.get_trials(deepcopy=False)))
         for rec in missing_child_runs(records, tracker.logged_trials()):
+            if rec.status != "interrupted":  # its record was stored before the loop added the trial's bill
+                rec.metrics.update(bill_trial(rec, exp.resources, exp.energy).as_metrics())
             tracker.log_trial(rec)
     loop = SearchLoop(exp, space, controller, tracker, reference, on_update=on_update, records=records)
     loop.state.run_id = run_id
