@@ -34,6 +34,7 @@ def _parents(folder):
     return [] if exp is None else client.search_runs([exp.experiment_id], "tags.`nas.kind` = 'search'")
 
 
+@pytest.mark.timeout(1500)  # several drivers, each starting Ray, on a shared 2-core box
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_kills_then_resume_leave_a_consistent_search(tmp_path, seed, ray_cluster, capsys):
     rng = random.Random(seed)

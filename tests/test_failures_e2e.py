@@ -117,6 +117,7 @@ def _in_flight_recorded(folder: Path, run_id: str) -> list:
     return interrupted
 
 
+@pytest.mark.timeout(1500)  # several drivers, each starting Ray, on a shared 2-core box
 def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resume_finishes(tmp_path):
     """Failed first against 21848af (by hand, same steps): Ctrl-C exited 0 with the run FINISHED ("time_budget_s:
     None reached") and 2 trials RUNNING without child runs; SIGTERM exited 134; a second driver was accepted."""

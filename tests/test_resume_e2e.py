@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TRIALS = 8
 
 
+@pytest.mark.timeout(1500)  # several drivers, each starting Ray, on a shared 2-core box
 def test_kill_twice_then_resume_continues_without_replay(tmp_path, ray_cluster):
     """Failed first against 21848af: the second crash turned the interrupted trials into failures (8 planned
     trials ended with fewer trained), and the resumed sampler repeated the params of trials 0-3."""
