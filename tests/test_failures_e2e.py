@@ -125,7 +125,7 @@ def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resum
 
     from searchcheck import check_invariants, cli, finish, finished_trials, parent_run, wait_for, write_search
 
-    write_search(tmp_path, trials=6, epochs=25)
+    write_search(tmp_path, trials=10, epochs=25)
     proc = cli(tmp_path)
     try:
         wait_for(lambda: finished_trials(tmp_path) >= 1, 300, proc, "a finished trial")
@@ -161,7 +161,7 @@ def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resum
     from nas.config.experiment import load_experiment as load
 
     run_search(load(tmp_path / "exp.yaml"), resume=run_id, storage_path=str(tmp_path / "nas_runs"))
-    check_invariants(tmp_path, run_id, planned=6)
+    check_invariants(tmp_path, run_id, planned=10)
 
 
 def test_time_budget_records_the_trials_in_flight(tmp_path, ray_cluster):

@@ -401,6 +401,7 @@ def _run(session: _Session, stack: contextlib.ExitStack, *, storage_path: str | 
     times = run_trials(loop, max_trials=remaining, concurrency=exp.search.concurrency, cpu=exp.resources.cpu,
                        gpu=exp.resources.gpu, storage_path=storage_path or ray_storage_for(exp),
                        name=f"{session.run_id}-{int(time.time())}", time_budget_s=exp.search.time_budget_s)
+    session.stop.finishing = True
     reason = ("interrupted" if session.stop.signum is not None
               else f"time_budget_s: search.time_budget_s={exp.search.time_budget_s} reached")
     for rec in record_in_flight(session.controller, loop.records.values(), reason):

@@ -35,6 +35,8 @@ class GracefulStop:
         self.last: int | None = None  # the latest signal (the second one, after a stop at once)
         self.run_id: str | None = None  # the run being driven, once it exists
         self.loop: _Stoppable | None = None  # the search loop, once trials run
+        self.finishing = False  # set once the trials are over (a first signal then lets the last step finish)
+        self.late: int | None = None  # a signal that came after the trials were over
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[GracefulStop]:
@@ -48,6 +50,11 @@ class GracefulStop:
 
         def handle(signum: int, frame: FrameType | None) -> None:
             self.last = signum
+            if self.finishing and self.signum is None and self.late is None:  # trials over: let the last step end
+                self.late = signum
+                log.warning("signal %d: the trials are done; finishing the search's last step (send it again to "
+                            "stop at once)", signum)
+                return
             if self.signum is not None or self.loop is None:
                 log.warning("second signal %d: stopping at once (the search stays resumable)", signum)
                 raise KeyboardInterrupt
@@ -57,6 +64,7 @@ class GracefulStop:
                         "to stop at once)", signum)
             tune_handler = signal.getsignal(_BACKEND_STOP) if _BACKEND_STOP is not None else None
             if callable(tune_handler):
+                logging.getLogger("ray.tune.tune").setLevel(logging.ERROR)  # its "Tuner.restore" advice is not ours
                 tune_handler(signum, frame)  # ends the backend's run loop; it restores this handler for SIGINT
 
         for s in previous:
