@@ -1,9 +1,10 @@
 """Randomized crash test: kill -9 the driver of real searches at random moments, resume each time, and check that
 the end state is exactly that of a search never killed (see searchcheck.check_invariants).
 
-The kill moments are drawn from ``random.Random(seed)`` for each seed in SEEDS: a delay after the driver starts,
-uniform in [MIN_S, MAX_S] s, so kills land during Ray's start, the parent run's creation, training, telling
-Optuna, writing MLflow and the final models. A driver that finishes before its kill ends that search's kills.
+The kill moments are drawn from ``random.Random(seed)`` for each seed in SEEDS: a delay, uniform in [0, MAX_S] s,
+counted from the moment the driver holds the run (its lease: validation and Ray's start are over, and the parent
+run exists), so kills land during the study's creation, training, telling Optuna, writing MLflow and the final
+models. A driver that finishes before its kill ends that search's kills.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 import time
 
 import pytest
-from searchcheck import check_invariants, cli, kill_group, output, write_search
+from searchcheck import check_invariants, cli, kill_group, output, wait_for, write_search
 
 from nas.config.experiment import load_experiment
 from nas.search.api import run_search
@@ -22,8 +23,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SEEDS = (101, 202)
 KILLS_PER_SEARCH = 3
-MIN_S, MAX_S = 4.0, 45.0
+MAX_S = 30.0
 TRIALS = 6
+
+
+def _holds(folder, since: float) -> bool:
+    """A driver started after ``since`` holds the run (it wrote the lease's holder file)."""
+    return any(p.stat().st_mtime >= since for p in folder.glob("nas_studies/*.lease.holder"))
 
 
 def _parents(folder):
@@ -43,8 +49,10 @@ def test_random_kills_then_resume_leave_a_consistent_search(tmp_path, seed, ray_
     for _ in range(KILLS_PER_SEARCH):
         parents = _parents(tmp_path)
         assert len(parents) <= 1
+        started = time.time()
         proc = cli(tmp_path, *(["--resume", parents[0].info.run_id] if parents else []))
-        delay = rng.uniform(MIN_S, MAX_S)
+        delay = rng.uniform(0.0, MAX_S)
+        wait_for(lambda p=proc, t=started: _holds(tmp_path, t) or p.poll() is not None, 300, what="the lease")
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:  # still running at its moment: kill it
