@@ -20,7 +20,7 @@ from conftest import FIXTURES, ROOT
 from mlflow import MlflowClient
 
 from nas.pareto import pareto_mask
-from nas.search.controller.core import open_storage
+from nas.search.controller import open_storage
 
 OBJECTIVES = [("val_accuracy", "maximize"), ("mflops", "minimize")]
 TRAINED = ("complete", "pruned", "failed")  # statuses of trials that trained (or tried to)

@@ -17,7 +17,7 @@ from conftest import FIXTURES, ROOT
 
 from nas.config.experiment import load_experiment, parse_experiment
 from nas.errors import ConfigError
-from nas.search.controller.core import STATUS_ATTR, Controller, open_storage
+from nas.search.controller import STATUS_ATTR, Controller, open_storage
 from nas.search.resume import recover_records
 from nas.space import load_space
 

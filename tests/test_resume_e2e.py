@@ -144,7 +144,7 @@ def test_missing_or_foreign_study_is_refused_never_recreated(finished, damage, t
             other = optuna.create_study(study_name="nas-other", storage=f"sqlite:///{tmp_path / 'o.db'}")
             other.set_user_attr("nas_run_id", "other")
             journal.unlink()
-            from nas.search.controller.core import open_storage
+            from nas.search.controller import open_storage
 
             optuna.copy_study(from_study_name="nas-other", from_storage=f"sqlite:///{tmp_path / 'o.db'}",
                               to_storage=open_storage(str(journal)), to_study_name=f"nas-{run_id}")

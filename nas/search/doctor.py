@@ -25,7 +25,7 @@ from nas.durable.journal import JournalCorruptError, journal_tail
 from nas.durable.lease import DriverLease, LeaseHeldError
 from nas.durable.study import StudyLocation, owner, recorded_location
 from nas.pareto import pareto_mask
-from nas.search.controller.core import RECORD_ATTR, STATUS_ATTR, open_storage
+from nas.search.controller import RECORD_ATTR, STATUS_ATTR, open_storage
 from nas.search.resume import INTERRUPTED, _mark_interrupted, record_of
 from nas.tracking.sync import registered_versions, sync_pareto
 from nas.tracking.tracker import TAG_PARETO, SearchTracker, client_for, get_search_run, trial_runs

@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nas.config.experiment import Experiment
-from nas.search.controller.core import (
+from nas.search.controller import (
     REASON_ATTR,
     RECORD_ATTR,
     SAVED_ATTR,
