@@ -119,7 +119,7 @@ def _in_flight_recorded(folder: Path, run_id: str) -> list:
 
 @pytest.mark.timeout(1500)  # several drivers, each starting Ray, on a shared 2-core box
 def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resume_finishes(tmp_path):
-    """Failed first against 21848af (by hand, same steps): Ctrl-C exited 0 with the run FINISHED ("time_budget_s:
+    """Issue 17 reported, on the code before this branch: Ctrl-C exited 0 with the run FINISHED ("time_budget_s:
     None reached") and 2 trials RUNNING without child runs; SIGTERM exited 134; a second driver was accepted."""
     import signal
 
@@ -165,7 +165,7 @@ def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resum
 
 
 def test_time_budget_records_the_trials_in_flight(tmp_path, ray_cluster):
-    """Failed first against 21848af: the trials in flight at the budget stayed RUNNING with no child run."""
+    """Issue 17 reported, on the code before this branch: the trials in flight at the budget stayed RUNNING with no child run."""
     from searchcheck import write_search
 
     write_search(tmp_path, trials=30, epochs=10, time_budget_s=25)

@@ -37,7 +37,7 @@ TRIALS = 8
 
 @pytest.mark.timeout(1500)  # several drivers, each starting Ray, on a shared 2-core box
 def test_kill_twice_then_resume_continues_without_replay(tmp_path, ray_cluster):
-    """Failed first against 21848af: the second crash turned the interrupted trials into failures (8 planned
+    """Issue 17 reported, on the code before this branch: the second crash turned the interrupted trials into failures (8 planned
     trials ended with fewer trained), and the resumed sampler repeated the params of trials 0-3."""
     write_search(tmp_path, trials=TRIALS)
     proc = cli(tmp_path)
@@ -106,7 +106,7 @@ def _refused(folder: Path, run_id: str, match: str, **changes) -> None:
     ("seed", {"search": {"seed": 5}}, r"search.seed"),
 ])
 def test_changed_experiment_is_refused_and_the_run_is_unchanged(finished, what, changes, match):
-    """Failed first against 21848af: changed epochs and split were accepted; changed objectives crashed with
+    """Issue 17 reported, on the code before this branch: changed epochs and split were accepted; changed objectives crashed with
     KeyError and left the run RUNNING."""
     folder, run_id = finished
     before = _snapshot(folder, run_id)
@@ -115,7 +115,7 @@ def test_changed_experiment_is_refused_and_the_run_is_unchanged(finished, what, 
 
 
 def test_changed_space_is_refused_and_the_finished_run_stays_finished(finished):
-    """Failed first against 21848af: the refusal flipped the FINISHED run to FAILED."""
+    """Issue 17 reported, on the code before this branch: the refusal flipped the FINISHED run to FAILED."""
     folder, run_id = finished
     before = _snapshot(folder, run_id)
     text = (folder / "space.yaml").read_text()
@@ -129,7 +129,7 @@ def test_changed_space_is_refused_and_the_finished_run_stays_finished(finished):
 
 @pytest.mark.parametrize("damage", ["emptied", "missing", "another run's"])
 def test_missing_or_foreign_study_is_refused_never_recreated(finished, damage, tmp_path):
-    """Failed first against 21848af: an emptied journal was silently re-created and every trial trained again."""
+    """Issue 17 reported, on the code before this branch: an emptied journal was silently re-created and every trial trained again."""
     folder, run_id = finished
     journal = folder / "nas_studies" / f"{run_id}.journal"
     kept = tmp_path / "kept.journal"
@@ -157,7 +157,7 @@ def test_missing_or_foreign_study_is_refused_never_recreated(finished, damage, t
 
 
 def test_copied_project_folder_is_refused_and_the_original_untouched(finished, tmp_path):
-    """Failed first against 21848af: the copy wrote into the original's journal and overwrote its search card."""
+    """Issue 17 reported, on the code before this branch: the copy wrote into the original's journal and overwrote its search card."""
     folder, run_id = finished
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
@@ -178,7 +178,7 @@ def test_resume_while_a_driver_holds_the_run_is_refused(finished):
 
 
 def test_resuming_a_finished_search_changes_nothing_and_registers_nothing_twice(finished):
-    """Failed first against 21848af: the card's totals were overwritten with zeros and every model was registered
+    """Issue 17 reported, on the code before this branch: the card's totals were overwritten with zeros and every model was registered
     again."""
     folder, run_id = finished
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
@@ -202,7 +202,7 @@ def test_extending_a_finished_search_bills_the_whole_search(finished):
 
 
 def test_impossible_resources_are_refused_before_anything_is_written(tmp_path, ray_cluster):
-    """Failed first against 21848af: `cpu: 4` on the 2-CPU cluster waited forever after writing the parent run."""
+    """Issue 17 reported, on the code before this branch: `cpu: 4` on the 2-CPU cluster waited forever after writing the parent run."""
     import time
 
     import yaml
