@@ -31,6 +31,7 @@ from nas._compat import JournalOperation, get_lock_file, journal_lock, journal_o
 log = logging.getLogger(__name__)
 
 SyncPolicy = Literal["trial", "always", "never"]
+SYNC_POLICIES: tuple[str, ...] = ("trial", "always", "never")
 _FINISHED_STATES = {1, 2, 3}  # TrialState COMPLETE, PRUNED, FAIL
 _SYNC_OPS = {int(JournalOperation.CREATE_STUDY), int(JournalOperation.SET_STUDY_USER_ATTR)}
 
