@@ -266,3 +266,13 @@ def test_too_few_rows_for_the_splits_are_refused(tmp_path):
     _csv(tmp_path / "d.csv", 3)
     with pytest.raises(DataError, match="fewer than"):
         load_data("csv", path=tmp_path / "d.csv", seed=0)
+
+
+def test_journal_sync_schedule_is_configurable(tmp_path, monkeypatch):
+    from nas.search.controller.storage import journal_backend
+
+    monkeypatch.setenv("NAS_JOURNAL_SYNC", "never")
+    assert journal_backend(str(tmp_path / "a")).sync == "never"
+    monkeypatch.setenv("NAS_JOURNAL_SYNC", "sometimes")
+    with pytest.raises(ConfigError, match="NAS_JOURNAL_SYNC"):
+        journal_backend(str(tmp_path / "b"))
