@@ -67,8 +67,9 @@ def read_text_artifact(client: MlflowClient, run_id: str, name: str) -> str:
 
 
 def check_store_location(client: MlflowClient, uri: str, experiment_name: str) -> None:
-    """Refuse a sqlite store whose experiment keeps its artifacts outside the store's folder: the folder was moved
-    or copied, and writing would touch the original's files (or fail on a path that no longer exists)."""
+    """Refuse a sqlite store whose experiment, created by nas beside another store (``OTHER/mlartifacts``), keeps
+    its artifacts outside this store's folder: the folder was moved or copied, and writing would touch the
+    original's files (or fail on a path that no longer exists). Experiments MLflow created elsewhere pass."""
     expected = artifact_root_for(uri)
     if expected is None:
         return
@@ -77,7 +78,7 @@ def check_store_location(client: MlflowClient, uri: str, experiment_name: str) -
         return
     here = Path(unquote(urlparse(expected).path))
     there = Path(unquote(urlparse(exp.artifact_location).path))
-    if there != here:
+    if there.name == here.name and there != here:  # nas's layout (DIR/mlartifacts) for another DIR
         raise ConfigError("--tracking-uri", "", f"the MLflow experiment {experiment_name!r} in {uri} keeps its "
                           f"artifacts in {there}, outside this store's folder {here.parent}: the project folder "
                           "was moved or copied, and searching here would write into the original's files",
