@@ -353,8 +353,8 @@ def _open(plan: _Plan, stack: contextlib.ExitStack, stop: GracefulStop, *,
     if plan.resume_run is not None:
         reseed_sampler(controller, exp, len(controller.study.get_trials(deepcopy=False)))
         for rec in missing_child_runs(records, tracker.logged_trials()):
-            if rec.status != "interrupted":  # its record was stored before the loop added the trial's bill
-                rec.metrics.update(bill_trial(rec, exp.resources, exp.energy).as_metrics())
+            # its record was stored before the loop added the trial's bill
+            rec.metrics.update(bill_trial(rec, exp.resources, exp.energy).as_metrics())
             tracker.log_trial(rec)
     loop = SearchLoop(exp, space, controller, tracker, reference, on_update=on_update, records=records)
     loop.state.run_id = run_id
@@ -405,6 +405,7 @@ def _run(session: _Session, stack: contextlib.ExitStack, *, storage_path: str | 
     reason = ("interrupted" if session.stop.signum is not None
               else f"time_budget_s: search.time_budget_s={exp.search.time_budget_s} reached")
     for rec in record_in_flight(session.controller, loop.records.values(), reason):
+        rec.metrics.update(bill_trial(rec, exp.resources, exp.energy).as_metrics())  # the epochs it ran
         session.tracker.defer(session.tracker.log_trial, rec)
     return times
 
