@@ -127,7 +127,7 @@ def _running_trials(study: optuna.Study, repair: bool) -> Finding:
 
 
 def _children(client: Any, run: Any, study: optuna.Study, uri: str, experiment: str, repair: bool) -> Finding:
-    runs = trial_runs(client, run)
+    runs = _active(trial_runs(client, run))
     by_number: dict[int, Any] = {}
     for r in runs:
         by_number.setdefault(int(r.data.tags["nas.trial_number"]), r)
@@ -166,7 +166,7 @@ def _front(client: Any, run: Any, study: optuna.Study, repair: bool) -> list[Fin
     rows = [{name: t.values[i] for i, (name, _) in enumerate(objectives)} for t in complete]
     mask = pareto_mask(rows, objectives) if rows else []
     front = {t.number for t, m in zip(complete, mask, strict=True) if m}
-    runs = {int(r.data.tags["nas.trial_number"]): r for r in trial_runs(client, run)}
+    runs = {int(r.data.tags["nas.trial_number"]): r for r in _active(trial_runs(client, run))}
     tagged = {n for n, r in runs.items() if r.data.tags.get(TAG_PARETO) == "true"}
     name = f"nas-{client.get_experiment(run.info.experiment_id).name}"
     front_runs = {runs[n].info.run_id: n for n in front if n in runs}
@@ -193,6 +193,11 @@ def _front(client: Any, run: Any, study: optuna.Study, repair: bool) -> list[Fin
     else:
         out.append(Finding("Pareto models", True, f"{len(front_runs)} registered as {name}, once each"))
     return out
+
+
+def _active(runs: list[Any]) -> list[Any]:
+    """Runs not deleted (a deleted child run is as good as lost)."""
+    return [r for r in runs if r.info.lifecycle_stage == "active"]
 
 
 def _checkpoint_exists(study: optuna.Study, number: int) -> bool:
