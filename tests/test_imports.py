@@ -25,7 +25,7 @@ RAY_AT_IMPORT = {"nas.search.backends.ray", "nas.search.api"}
 #: modules whose import loads MLflow: the tracking package and what logs to it at module level
 MLFLOW_AT_IMPORT = {
     "nas.tracking.tracker", "nas.tracking.models", "nas.search.api", "nas.search.loop", "nas.compress.stage",
-    "nas.report.run",
+    "nas.report.run", "nas.tracking.sync", "nas.search.doctor",
     "nas.search.progress",  # through nas.search.loop.SearchState (issue 13: the state should move out of the loop)
 }
 
