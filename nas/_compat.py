@@ -20,6 +20,21 @@ def _optuna_get_lock_file() -> Any:
     return get_lock_file
 
 
+def _optuna_journal_operation() -> Any:
+    # the op codes of Optuna's journal records (optuna 4-5): which record ends a trial
+    from optuna.storages.journal._storage import JournalOperation
+
+    return JournalOperation
+
+
+def _journal_lock(backend: Any) -> Any:
+    return backend._lock
+
+
+def _journal_offsets(backend: Any) -> dict[int, int]:
+    return backend._log_number_offset
+
+
 def _mlflow_sql_models() -> Any:
     # MLflow's SQLAlchemy ORM tables, for direct batched inserts into a sqlite store (mlflow 3)
     from mlflow.store.tracking.dbmodels import models
@@ -90,6 +105,11 @@ def _sql_model(name: str) -> Callable[[], Any]:
 #: public name here -> loader of the private object
 LOADERS: dict[str, Callable[[], Any]] = {
     "get_lock_file": _optuna_get_lock_file,
+    "JournalOperation": _optuna_journal_operation,
+    # JournalFileBackend's private attributes (optuna 4-5): the lock its append takes, and its cache of record
+    # number -> byte offset (entries past a truncation must be dropped)
+    "journal_lock": lambda: _journal_lock,
+    "journal_offsets": lambda: _journal_offsets,
     "SqlAlchemyStore": _mlflow_sqlalchemy_store,
     "validate_batch_log_data": _mlflow_validate_batch_log_data,
     "use_tracking_uri": _mlflow_use_tracking_uri,

@@ -107,7 +107,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from nas.config.experiment import load_experiment
-    from nas.search.api import SearchAbortedError, run_search
+    from nas.search.api import SearchAbortedError, SearchInterruptedError, run_search
     from nas.search.preflight import resolve_paths
     from nas.search.progress import failure_summary
 
@@ -131,6 +131,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         _print_failures(exp.tracking.uri, _STARTED.get("run_id"))
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except SearchInterruptedError as e:  # Ctrl-C / SIGTERM: recorded, resumable; the shell's 128 + signal
+        print(f"interrupted (signal {e.signum}): everything so far is recorded; continue with\n"
+              f"  nas search {args.experiment} --resume {e.run_id}", file=sys.stderr)
+        return 128 + e.signum
     failures = failure_summary(result.records)
     completed = [r for r in result.records if r.status == "complete"]
     if completed:
@@ -332,7 +336,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ConfigError("-o/--output", "", f"{str(out)!r} is a folder", "give a file name, e.g. model.pt")
     _query([{**e.row(), **e.metrics} for e in pareto_set(run_id, args.tracking_uri)], args.where, args.best, run_id)
     entry, result = export_model(run_id, out, where=args.where, best=args.best, tracking_uri=args.tracking_uri,
-                                 fmt=args.format)
+                                 fmt=args.format, trust_code=args.trust_code)
     print(f"wrote {args.output} ({args.format}): trial {entry.trial} (rank {entry.rank}), "
           + ", ".join(f"{k}={v:.4g}" for k, v in entry.row().items() if k not in ("rank", "trial")))
     searched = entry.metrics.get("latency_ms")
@@ -350,7 +354,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     methods = list(PLANS) if args.method == "all" else [args.method]
     args.run_id = _search_id(args)
     rows, merged = compress_search(args.run_id, methods=methods, finetune_epochs=args.finetune_epochs,
-                                   tracking_uri=args.tracking_uri)
+                                   tracking_uri=args.tracking_uri, trust_code=args.trust_code)
     def arrow(before: float | None, after: float | None) -> str:
         return f"{before:.4g} -> {after:.4g}" if before is not None and after is not None else f"{after:.4g}"
 
@@ -377,6 +381,18 @@ def cmd_report(args: argparse.Namespace) -> int:
                         reference=args.reference)
     print(f"wrote {html} (and logged it on the search's parent run under report/)")
     return 0
+
+
+# ---- nas doctor ---------------------------------------------------------------------------------------------------
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from nas.search.doctor import doctor
+    from nas.tracking.tracker import default_tracking_uri
+
+    findings = doctor(args.run_id, args.tracking_uri or default_tracking_uri(), repair=args.repair)
+    console.print(_table([{"check": f.check, "ok": "yes" if f.ok else "NO", "repaired": "yes" if f.repaired else "",
+                           "detail": f.detail} for f in findings], f"nas doctor {args.run_id}"))
+    return 0 if all(f.ok for f in findings) else 1
 
 
 # ---- nas bench --------------------------------------------------------------------------------------------------
@@ -415,6 +431,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"median {s['compute_median']:.4g} full trainings, {s['evals_median']:.4g} evaluations")
         print(f"{t}: {med} ({s['reached']}/{s['runs']} seeds reached it)")
     return 0
+
+
+_TRUST_HELP = ("let the stored model run code: import its builder's module:function, load a pickled module "
+               "(only for tracking stores you trust)")
 
 
 # ---- parser -----------------------------------------------------------------------------------------------------
@@ -467,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("-o", "--output", required=True, help="output file (.pt, .ts, .onnx)")
             c.add_argument("--format", choices=["pt", "torchscript", "onnx"], default="pt",
                            help="pt: for nas.load_model; torchscript: torch.jit.load; onnx: onnxruntime (default pt)")
+            c.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
         c.set_defaults(fn=fn)
     rep = sub.add_parser("report", help="write the search's HTML report (and log it on the parent run)")
     rep.add_argument("run_id", help="the search's run id")
@@ -481,7 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--method", choices=["prune", "int8", "lowrank", "all"], default="all")
     comp.add_argument("--finetune-epochs", type=int, default=0, help="fine-tune after pruning / low rank")
     comp.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    comp.add_argument("--trust-code", action="store_true", help=_TRUST_HELP)
     comp.set_defaults(fn=cmd_compress)
+
+    doc = sub.add_parser("doctor", help="check a search's study, child runs, tags and models; --repair fixes")
+    doc.add_argument("run_id", help="the search's run id")
+    doc.add_argument("--repair", action="store_true", help="repair what can be (needs no live driver on the run)")
+    doc.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    doc.set_defaults(fn=cmd_doctor)
 
     bench = sub.add_parser("bench", help="search a tabular benchmark (accuracies looked up, not trained)")
     bench.add_argument("experiment", help="experiment file with a `bench:` section")

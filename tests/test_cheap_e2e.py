@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from nas.config.experiment import load_experiment
+from nas.durable.study import run_study_storage
 from nas.search.api import run_search
 from nas.search.controller import STATUS_ATTR, open_storage
 
@@ -79,7 +80,7 @@ def test_early_stopped_trials_are_pruned_in_optuna_and_recorded(asha_search):
 
 def test_screening_and_online_rho(asha_search):
     exp, result = asha_search
-    study = optuna.load_study(study_name=f"nas-{result.run_id}", storage=_journal(exp))
+    study = optuna.load_study(study_name=f"nas-{result.run_id}", storage=_journal(exp, result.run_id))
     screened = [t for t in study.trials if t.user_attrs.get(STATUS_ATTR) == "screened"]
     assert len(screened) == 2 * 10  # two of every three candidates, never trained
     assert all(t.state == TrialState.PRUNED for t in screened)
@@ -96,8 +97,8 @@ def test_screening_and_online_rho(asha_search):
     assert parent.data.tags["nas.proxy_active"] in ("naswot", "params")
 
 
-def _journal(exp):
-    return open_storage(exp.study_storage())
+def _journal(exp, run_id):
+    return open_storage(run_study_storage(exp.tracking.uri, run_id, exp.search.storage))
 
 
 def test_budget_stops_the_search_and_records_why(tmp_path, ray_cluster):
@@ -124,7 +125,7 @@ def test_surrogate_proposals_in_a_real_search(tmp_path, ray_cluster):
         training={"epochs": 2, "lr": 0.01}, early_stopping={"method": "pareto-asha", "eta": 2, "rungs": [1]},
         surrogate={"enabled": True, "warmup": 3, "candidates": 16, "refit_every": 2}))
     result = run_search(exp, storage_path=str(tmp_path / "ray"), register_models=False)
-    study = optuna.load_study(study_name=f"nas-{result.run_id}", storage=_journal(exp))
+    study = optuna.load_study(study_name=f"nas-{result.run_id}", storage=_journal(exp, result.run_id))
     proposed = [t for t in study.trials if "fixed_params" in t.system_attrs]  # enqueued by the surrogate
     assert len(proposed) >= 3
     trained = [r for r in result.records if r.status in ("complete", "pruned")]

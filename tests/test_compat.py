@@ -60,3 +60,20 @@ def test_torch_tracer_and_profiler_enum():
     graph, out = _compat.get_trace_graph(torch.nn.Linear(3, 2), (torch.zeros(1, 3),))
     assert any(n.kind() in ("aten::linear", "aten::addmm") for n in graph.nodes())
     assert _compat.AutogradDeviceType.CPU != _compat.AutogradDeviceType.CUDA
+
+
+def test_optuna_journal_internals(tmp_path):
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    backend = JournalFileBackend(str(tmp_path / "j"))
+    with _compat.get_lock_file(_compat.journal_lock(backend)):  # Optuna's own cross-process append lock
+        pass
+    study = optuna.create_study(storage=optuna.storages.JournalStorage(backend))
+    study.tell(study.ask(), 1.0)
+    offsets = _compat.journal_offsets(backend)
+    assert offsets[0] == 0 and all(isinstance(k, int) and isinstance(v, int) for k, v in offsets.items())
+    ops = (tmp_path / "j").read_text().splitlines()
+    assert f'"op_code":{int(_compat.JournalOperation.CREATE_STUDY)}' in ops[0]
+    assert any(f'"op_code":{int(_compat.JournalOperation.SET_TRIAL_STATE_VALUES)}' in op and '"state":1' in op
+               for op in ops)

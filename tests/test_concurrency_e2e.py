@@ -37,12 +37,12 @@ def test_two_searches_share_stores(tmp_path):
     exp_id = client.get_experiment_by_name("shared").experiment_id
     parents = client.search_runs([exp_id], "tags.`nas.kind` = 'search'")
     assert sorted(p.info.run_id for p in parents) == sorted(run_ids)
-    storage = open_storage(str(tmp_path / "optuna.journal"))
     for run_id, trials in zip(run_ids, (4, 5), strict=True):
         assert client.get_run(run_id).info.status == "FINISHED"
         children = client.search_runs([exp_id], f"tags.`nas.search_run_id` = '{run_id}'")
         assert len(children) == trials
         assert all(c.data.tags["mlflow.parentRunId"] == run_id for c in children)
+        storage = open_storage(str(tmp_path / "nas_studies" / f"{run_id}.journal"))  # one journal per search
         study = optuna.load_study(study_name=f"nas-{run_id}", storage=storage)
         trained = [t for t in study.trials if t.user_attrs.get("nas_status") != "repeat"]  # repeats never train
         assert len(trained) == trials

@@ -73,7 +73,8 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(kind, tmp_path, ray_
         assert by_number[r.number].info.status == "FAILED"
         assert CASES[kind] in by_number[r.number].data.tags["nas.failure_reason"]
     # Optuna: failed trials are FAIL, finished ones COMPLETE
-    study = optuna.load_study(study_name=f"nas-{result.run_id}", storage=open_storage(exp.study_storage()))
+    study = optuna.load_study(study_name=f"nas-{result.run_id}",
+                              storage=open_storage(str(tmp_path / "nas_studies" / f"{result.run_id}.journal")))
     states = {t.number: t.state for t in study.trials}
     assert all(states[r.number] == optuna.trial.TrialState.FAIL for r in failed)
     assert all(states[r.number] == optuna.trial.TrialState.COMPLETE for r in ok)
@@ -96,3 +97,81 @@ def test_max_failures_aborts_with_a_clear_message_and_keeps_records(tmp_path, ra
     assert parent.info.status == "FAILED" and parent.data.tags["nas.stop_reason"] == "max_failures"
     children = client.search_runs([parent.info.experiment_id], f"tags.`nas.search_run_id` = '{parent.info.run_id}'")
     assert len(children) == 2 and all(c.info.status == "FAILED" for c in children)
+
+
+# ---- signals, two drivers, time budget -------------------------------------------------------------------------
+
+def _in_flight_recorded(folder: Path, run_id: str) -> list:
+    """Every Optuna trial finished, each with its child run; returns the interrupted ones."""
+    from searchcheck import study_of
+
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    run = client.get_run(run_id)
+    children = {int(c.data.tags["nas.trial_number"]): c for c in
+                client.search_runs([run.info.experiment_id], f"tags.`nas.search_run_id` = '{run_id}'")}
+    trials = [t for t in study_of(folder, run_id).trials if t.user_attrs.get("nas_status") != "infeasible"]
+    assert all(t.state.is_finished() for t in trials), [(t.number, t.state) for t in trials]
+    assert {t.number for t in trials} == set(children)
+    interrupted = [t for t in trials if t.user_attrs.get("nas_status") == "interrupted"]
+    assert all(children[t.number].info.status == "KILLED" for t in interrupted)
+    return interrupted
+
+
+@pytest.mark.timeout(1500)  # several drivers, each starting Ray, on a shared 2-core box
+def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resume_finishes(tmp_path):
+    """Issue 17 reported, on the code before this branch: Ctrl-C exited 0 with the run FINISHED ("time_budget_s:
+    None reached") and 2 trials RUNNING without child runs; SIGTERM exited 134; a second driver was accepted."""
+    import signal
+
+    from searchcheck import check_invariants, cli, finish, finished_trials, parent_run, wait_for, write_search
+
+    write_search(tmp_path, trials=10, epochs=25)
+    proc = cli(tmp_path)
+    try:
+        wait_for(lambda: finished_trials(tmp_path) >= 1, 300, proc, "a finished trial")
+        run_id = parent_run(tmp_path).info.run_id
+        second = cli(tmp_path, "--resume", run_id)
+        rc, err = finish(second, 300)
+        assert rc == 2, err[-2000:]
+        assert "being driven by another process" in err and f"pid {proc.pid}" in err
+        proc.send_signal(signal.SIGINT)  # as `kill -INT`: the driver only
+        rc, err = finish(proc, 300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 130, err[-3000:]
+    assert f"--resume {run_id}" in err
+    run = parent_run(tmp_path)
+    assert run.info.status == "KILLED" and run.data.tags["nas.stop_reason"] == "interrupted"
+    _in_flight_recorded(tmp_path, run_id)
+
+    proc = cli(tmp_path, "--resume", run_id)
+    try:
+        done = finished_trials(tmp_path)
+        wait_for(lambda: finished_trials(tmp_path) > done, 300, proc, "a finished trial after resuming")
+        proc.send_signal(signal.SIGTERM)
+        rc, err = finish(proc, 300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 143, err[-3000:]
+    assert parent_run(tmp_path).data.tags["nas.stop_reason"] == "interrupted"
+    _in_flight_recorded(tmp_path, run_id)
+
+    from nas.config.experiment import load_experiment as load
+
+    run_search(load(tmp_path / "exp.yaml"), resume=run_id, storage_path=str(tmp_path / "nas_runs"))
+    check_invariants(tmp_path, run_id, planned=10)
+
+
+def test_time_budget_records_the_trials_in_flight(tmp_path, ray_cluster):
+    """Issue 17 reported, on the code before this branch: the trials in flight at the budget stayed RUNNING with no child run."""
+    from searchcheck import write_search
+
+    write_search(tmp_path, trials=30, epochs=10, time_budget_s=25)
+    result = run_search(load_experiment(tmp_path / "exp.yaml"), storage_path=str(tmp_path / "nas_runs"))
+    assert result.state.stop_reason.startswith("time_budget_s")
+    interrupted = _in_flight_recorded(tmp_path, result.run_id)
+    assert interrupted, "the budget ended no trial in flight: make the trials longer"
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.get_run(result.run_id).info.status == "FINISHED"

@@ -59,7 +59,7 @@ class CompressedRow:
 
 
 def compress_search(run_id: str, *, methods: list[str], finetune_epochs: int = 0,
-                    tracking_uri: str | None = None) -> tuple[list[CompressedRow], list[dict[str, Any]]]:
+                    tracking_uri: str | None = None, trust_code: bool = False) -> tuple[list[CompressedRow], list[dict[str, Any]]]:
     """Compress every Pareto model of search ``run_id`` with each of ``methods``; returns the compressed rows and
     the merged front (rows of trials and compressed models that no other row dominates)."""
     unknown = [m for m in methods if m not in PLANS]
@@ -81,7 +81,7 @@ def compress_search(run_id: str, *, methods: list[str], finetune_epochs: int = 0
             if Path(src_dir, MODULE_FILE).is_file() or Path(src_dir, SCRIPT_FILE).is_file():
                 log.info("trial %d was compressed during the search; skipped", source)
                 continue
-            model = load_model_dir(src_dir)
+            model = load_model_dir(src_dir, trust_code=trust_code)
             arch = model.nas_arch
             splits = cached_splits(arch["data"])
             before = {k: float(run.data.metrics[k]) for k in METRIC_KEYS if k in run.data.metrics}

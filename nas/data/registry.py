@@ -155,6 +155,10 @@ def load_data(
     return splits
 
 
+#: The fewest rows each split may have: two to train (batch norm needs two samples), one to validate and to test.
+MIN_ROWS = {"train": 2, "val": 1, "test": 1}
+
+
 def check_splits(splits: Any, name: str) -> None:
     """Raise :class:`DataError` unless ``splits`` honours the :class:`Splits` contract (types, dtypes, shapes,
     labels in ``[0, num_classes)``)."""
@@ -166,6 +170,10 @@ def check_splits(splits: Any, name: str) -> None:
             raise DataError(f"dataset {name!r}: the {part} set must be a TensorDataset(x, y). Fix the loader.")
         for problem in _problems(*tensors, splits):
             raise DataError(f"dataset {name!r}: {part} set: {problem}. Fix the loader.")
+        need = MIN_ROWS[part]
+        if len(tensors[0]) < need:
+            raise DataError(f"dataset {name!r}: the {part} set has {len(tensors[0])} row(s), fewer than {need} "
+                            f"(all splits: {splits.sizes()}). Use more data, or other val_fraction/test_fraction.")
 
 
 def _problems(x: torch.Tensor, y: torch.Tensor, splits: Splits) -> list[str]:
@@ -179,4 +187,8 @@ def _problems(x: torch.Tensor, y: torch.Tensor, splits: Splits) -> list[str]:
     found = [msg for bad, msg in checks if bad]
     if not found and len(y) and (int(y.min()) < 0 or int(y.max()) >= splits.num_classes):
         found.append(f"labels span [{int(y.min())}, {int(y.max())}], outside [0, {splits.num_classes})")
+    if not found and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        found.append(f"x holds {bad} non-finite value(s) (NaN or inf); training on them gives NaN losses, whatever "
+                     "the learning rate. Clean or impute them in the data")
     return found

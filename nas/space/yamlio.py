@@ -1,7 +1,9 @@
 """Read a space file: text -> data (``yaml.safe_load``), with errors as ``SpaceError``.
 
-The file is also composed (``yaml.compose`` with the safe loader: nodes only, no objects built) to refuse
-duplicate keys, which ``safe_load`` silently collapses, and to find the line of an error path.
+The file is composed once (``yaml.compose`` with the safe loader: nodes only, no objects built) to refuse
+duplicate keys, which ``safe_load`` silently collapses, to find the line of an error path, and to bound what
+aliases expand to: a file whose aliases would expand past :data:`MAX_EXPANDED_NODES` nodes (a "billion laughs")
+is refused before anything walks it. Only then are the objects constructed, from the same nodes.
 """
 
 from __future__ import annotations
@@ -35,13 +37,50 @@ def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, yaml.Node | None]:
         problem, fix = next((p, f) for kind, p, f in _READ_ERRORS if isinstance(err, kind))
         raise SpaceError(src, "", problem, fix) from None
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return load_yaml(text, src)
     except yaml.YAMLError as err:
         raise _yaml_error(src, err) from None
-    if node is not None:
+
+
+#: The most nodes a file may expand to once aliases are followed (a real space or experiment has hundreds).
+MAX_EXPANDED_NODES = 100_000
+
+
+def load_yaml(text: str, src: str) -> tuple[Any, yaml.Node | None]:
+    """Like :func:`read_yaml`, from text; ``src`` names the file in errors. Malformed YAML raises
+    ``yaml.YAMLError``; too large an expansion and duplicate keys raise :class:`SpaceError`."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        size = _expanded_size(node, {}, ())
+        if size > MAX_EXPANDED_NODES:
+            raise SpaceError(src, "", f"its aliases (*name) expand to more than {MAX_EXPANDED_NODES:,} nodes",
+                             "write the values out, or use fewer nested aliases")
         _refuse_duplicates(node, "", src, ())
+        data = loader.construct_document(node)
+    finally:
+        loader.dispose()
     return data, node
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], stack: tuple[int, ...]) -> int:
+    """Nodes in the tree once every alias is expanded (linear time: shared nodes are counted once, then reused)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in stack:  # a recursive alias: _refuse_duplicates names it
+        return 1
+    stack = (*stack, key)
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo, stack) + _expanded_size(v, memo, stack) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo, stack) for v in node.value)
+    else:
+        size = 1
+    memo[key] = min(size, MAX_EXPANDED_NODES + 1)
+    return memo[key]
 
 
 def _yaml_error(src: str, err: yaml.YAMLError) -> SpaceError:

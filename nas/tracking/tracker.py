@@ -127,13 +127,25 @@ def client_for(uri: str) -> MlflowClient:
             urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).close()
         except (OSError, ValueError) as e:
             raise ConfigError("--tracking-uri", "", f"no MLflow tracking server answers at {uri!r} ({e})", fix) from None
-    try:
-        with store_lock(uri):  # opening a new store creates and migrates it: one process at a time
-            client = MlflowClient(tracking_uri=uri)
-            client.search_experiments(max_results=1)
-    except Exception as e:  # MLflow raises many types for a bad store
-        raise ConfigError("--tracking-uri", "", f"cannot reach the MLflow tracking store {uri!r}: {e}", fix) from None
-    return client
+    deadline = time.monotonic() + _SCHEMA_WAIT_S
+    while True:
+        try:
+            with store_lock(uri):  # opening a new store creates and migrates it: one nas process at a time
+                client = MlflowClient(tracking_uri=uri)
+                client.search_experiments(max_results=1)
+            return client
+        except Exception as e:  # MLflow raises many types for a bad store
+            # another process (an `mlflow ui`, a script) is creating the same new sqlite store: its half-made
+            # schema fails our open ("table ... already exists", "no such table"); wait until it is complete
+            racing = uri.startswith("sqlite:///") and any(m in str(e) for m in _SCHEMA_RACE)
+            if not racing or time.monotonic() > deadline:
+                raise ConfigError("--tracking-uri", "", f"cannot reach the MLflow tracking store {uri!r}: {e}",
+                                  fix) from None
+            time.sleep(0.25)
+
+
+_SCHEMA_WAIT_S = 60.0
+_SCHEMA_RACE = ("already exists", "no such table", "no such column", "database is locked", "alembic")
 
 
 # The columns _OneTransactionRuns fills, as MLflow 3.x defines them. Another MLflow whose tables differ (a column
@@ -388,6 +400,10 @@ class SearchTracker:
         """Set tags on the parent run."""
         self._batch(self._parent(), tags=tags)
 
+    def set_params(self, params: Mapping[str, Any]) -> None:
+        """Log params on the parent run (one not logged yet: MLflow params are write-once)."""
+        self._batch(self._parent(), params=params)
+
     def finish(self, status: str = "FINISHED", tags: Mapping[str, Any] | None = None) -> None:
         """Flush deferred calls, then end the parent run with ``status``."""
         try:
@@ -463,7 +479,7 @@ class SearchTracker:
             step = int(ep.get("epoch", 0))
             metrics += [Metric(f"epoch/{k}", float(v), ts, step) for k, v in ep.items() if k != "epoch"]
         # an early-stopped trial was stopped on purpose, not broken: KILLED, as MLflow calls a run ended from outside
-        status = {"complete": "FINISHED", "pruned": "KILLED"}.get(rec.status, "FAILED")
+        status = {"complete": "FINISHED", "pruned": "KILLED", "interrupted": "KILLED"}.get(rec.status, "FAILED")
         run_name = f"trial-{rec.number:04d}"
         start_ms, end_ms = int(rec.start_time * 1000) or None, int(rec.end_time * 1000) or None
         if rec.number in self._open:  # opened at its start, per-epoch metrics already there
@@ -547,7 +563,7 @@ class SearchTracker:
         import torch
         from mlflow.models import infer_signature
 
-        from nas.tracking.models import deployable
+        from nas.tracking.model_dir import deployable
 
         assert rec.run_id is not None
         module, example, arch = deployable(model_dir)

@@ -99,6 +99,12 @@ def _where() -> dict[str, str]:
     return {NODE_ID_KEY: ray.get_runtime_context().get_node_id(), NODE_IP_KEY: ray.util.get_node_ip_address()}
 
 
+def node_resources() -> list[dict[str, float]]:
+    """CPUs and GPUs of each live node of the cluster (a trial must fit on one node)."""
+    return [{k: float(v) for k, v in n.get("Resources", {}).items() if k in ("CPU", "GPU")}
+            for n in ray.nodes() if n.get("Alive")]
+
+
 def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> dict[str, Any]:
     """Start (or join) Ray; returns the cluster's resources. Joining uses ``address`` or ``RAY_ADDRESS``."""
     for key, value in TUNE_ENV.items():

@@ -1,22 +1,22 @@
 """Where the Optuna study lives: an RDB URL as is, any other string a journal file, None in memory.
 
-The journal is written under Optuna's file lock (safe for several processes) and flushed to the OS at every
-append, without Optuna's per-append ``fsync``: it survives the death of any process (a ``kill -9`` of the driver
-loses nothing) but not a power cut, the same guarantee as the tracking store's WAL mode. That takes the study's
-cost from ~31 to a few ms per trial (docs/DESIGN.md). :func:`journal_backend` is the one place that builds it.
+A journal file is :class:`nas.durable.journal.DurableJournalFile`: Optuna's file backend, appending under its lock
+and flushed at every append (a ``kill -9`` of the driver loses nothing), reading past a torn final record and
+cutting it before the next append, fsynced when a trial finishes (README, "Never losing a search").
+:func:`journal_backend` is the one place that builds it.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import os
 
 import optuna
 from optuna.storages import JournalStorage
-from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
+from optuna.storages.journal import BaseJournalBackend
 
-from nas._compat import get_lock_file  # the lock Optuna's own append takes (a private API)
+from nas.durable.journal import SYNC_POLICIES, DurableJournalFile
 from nas.durable.rdb import open_rdb
+from nas.errors import ConfigError
 
 Storage = str | optuna.storages.BaseStorage | None
 
@@ -32,15 +32,10 @@ def open_storage(storage: Storage) -> Storage:
 
 
 def journal_backend(path: str) -> BaseJournalBackend:
-    """The journal backend of a study kept in the file ``path`` (see the module docstring)."""
-    return _FlushedJournalFile(path)
-
-
-class _FlushedJournalFile(JournalFileBackend):
-    """Optuna's journal file backend, appending under its lock, flushed but not fsynced (see the module)."""
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-        with get_lock_file(self._lock), open(self._file_path, "ab") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
+    """The journal backend of a study kept in the file ``path`` (see the module docstring). The environment
+    variable ``NAS_JOURNAL_SYNC`` (``trial``, the default; ``always``; ``never``) sets when it fsyncs."""
+    sync = os.environ.get("NAS_JOURNAL_SYNC", "trial")
+    if sync not in SYNC_POLICIES:
+        raise ConfigError("NAS_JOURNAL_SYNC", "", f"unknown journal sync policy {sync!r}",
+                          f"use one of {', '.join(SYNC_POLICIES)}")
+    return DurableJournalFile(path, sync=sync)  # type: ignore[arg-type]
