@@ -36,7 +36,7 @@ test-fast: lint
 	$(PYTEST) -m "not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check nas tests benchmarks experiments
+	$(VENV)/bin/ruff check nas tests benchmarks experiments scripts
 	$(VENV)/bin/lint-imports
 
 # Pin what this venv has (after `make test` passed): pip freeze, minus nas itself, local labels (+cpu) dropped.
