@@ -21,6 +21,7 @@ from pydantic import TypeAdapter, ValidationError, ValidationInfo, field_validat
 
 from nas.config._schema import Name, check, section
 from nas.config.bench import BenchConfig, check_bench
+from nas.config.one_shot import OneShotConfig
 from nas.config.data import DataConfig
 from nas.config.energy import EnergyConfig
 from nas.config.goals import (
@@ -71,6 +72,7 @@ class Experiment:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     plateau: PlateauConfig = field(default_factory=PlateauConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
+    one_shot: OneShotConfig | None = None  # set by `search.strategy: one-shot` or a `one_shot:` section
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @field_validator("space", mode="after")
@@ -102,6 +104,8 @@ class Experiment:
     def _across_sections(self) -> Experiment:
         check_rungs(self.early_stopping, self.training.epochs)
         check_bench(self)
+        if self.search.strategy == "one-shot" and self.one_shot is None:
+            object.__setattr__(self, "one_shot", OneShotConfig())
         return self
 
     @property
