@@ -107,4 +107,8 @@ def run_supernet(spec: SupernetSpec, report: Callable[[dict[str, float], bool, S
     train_supernet(supernet, splits, epochs=spec.epochs, batch_size=spec.batch_size, optimizer=spec.optimizer,
                    lr=spec.lr, weight_decay=spec.weight_decay, sandwich=spec.sandwich, seed=spec.seed,
                    device=device, start_epoch=start_epoch, optimizer_state=opt_state, on_epoch=on_epoch)
+    if not last:  # nothing to train (epochs 0, or resumed at the end): report the supernet as it is
+        last = {"epoch": float(start_epoch), "train_flops": 0.0, "samples_seen": 0.0,
+                "trial_seconds": before + time.perf_counter() - t0, "on_gpu": float(device.type == "cuda")}
+        report(last, True, supernet, torch.optim.SGD(supernet.parameters(), lr=spec.lr))
     return last

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -58,6 +59,7 @@ class SearchResult:
     state: SearchState
     overhead_s: dict[str, float] = field(default_factory=dict)
     bill: SearchBill | None = None
+    one_shot: dict[str, Any] | None = None  # a one-shot search's tau, pairs and supernet figures (nas.oneshot.run)
 
 
 def reference_point(exp: Experiment, controller: Controller, samples: int = 16) -> dict[str, float]:
@@ -97,6 +99,11 @@ def run_search(exp: Experiment, *, address: str | None = None, storage_path: str
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        if exp.one_shot is not None:  # weight-sharing search: its own orchestration (nas/oneshot/run.py)
+            from nas.oneshot.run import run_one_shot
+
+            return run_one_shot(exp, address=address, storage_path=storage_path, on_update=on_update,
+                                register_models=register_models, resume=resume)
         return _run_search(exp, address=address, storage_path=storage_path, on_update=on_update,
                            register_models=register_models, resume=resume)
     finally:
