@@ -37,6 +37,7 @@ class ScoredSubnet:
     params: dict[str, Any]
     metrics: dict[str, float] = field(default_factory=dict)
     mflops: float = 0.0
+    n_params: int = 0
     error: str = ""
 
 
@@ -70,7 +71,7 @@ def score_subnets(controller: Controller, supernet: Supernet, splits: Splits, *,
                 flops += cand.profile.mflops * 1e6 * samples
             metrics = {**controller.costs(cand.profile), acc: cache[key]}
             controller.tell(cand.number, metrics)
-            rows.append(ScoredSubnet(cand.number, cand.params, metrics, cand.profile.mflops))
+            rows.append(ScoredSubnet(cand.number, cand.params, metrics, cand.profile.mflops, cand.profile.params))
     return ScoringResult(rows, time.perf_counter() - t0, flops)
 
 
@@ -94,15 +95,15 @@ def pick_finalists(rows: Sequence[ScoredSubnet], objectives: Sequence[tuple[str,
 
 def table_csv(rows: Sequence[ScoredSubnet], objectives: Sequence[tuple[str, str]],
               trained: dict[str, tuple[str, float]] | None = None) -> str:
-    """The scored subnets as CSV: number, objectives (accuracy = supernet accuracy), mflops, error, role and
+    """The scored subnets as CSV: number, objectives (accuracy = supernet accuracy), mflops, params, error, role and
     stand-alone accuracy for the trained ones (``trained``: arch key -> (role, accuracy)), params as JSON."""
     trained = trained or {}
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["number", *[k for k, _ in objectives], "mflops", "error", "role", "standalone_val_accuracy",
+    w.writerow(["number", *[k for k, _ in objectives], "mflops", "params", "error", "role", "standalone_val_accuracy",
                 "params_json"])
     for r in rows:
         role, standalone = trained.get(arch_key(r.params), ("", math.nan))
-        w.writerow([r.number, *[r.metrics.get(k, "") for k, _ in objectives], r.mflops, r.error, role,
+        w.writerow([r.number, *[r.metrics.get(k, "") for k, _ in objectives], r.mflops, r.n_params, r.error, role,
                     "" if math.isnan(standalone) else standalone, json.dumps(r.params, sort_keys=True)])
     return buf.getvalue()
