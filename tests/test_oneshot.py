@@ -13,7 +13,7 @@ from nas.config.experiment import parse_experiment
 from nas.data import load_data
 from nas.errors import ConfigError
 from nas.oneshot import SliceRule, Supernet, has_supernet, slice_slot
-from nas.oneshot.run import kendall_tau
+from nas.oneshot.ranking import kendall_tau
 from nas.oneshot.score import ScoredSubnet, pick_finalists, table_csv
 from nas.oneshot.train import calibration_batches, recalibrate_bn, score_subnet, train_supernet
 from nas.profile import profile_model
@@ -143,3 +143,18 @@ def test_one_shot_config() -> None:
         parse_experiment({"space": space, "one_shot": {"epoch": 3}})
     with pytest.raises(ConfigError, match="search/strategy"):
         parse_experiment({"space": space, "search": {"strategy": "oneshot"}})
+
+
+def test_report_shows_supernet_against_standalone(tmp_path: Path) -> None:
+    from nas.oneshot.report import finalists_from_csv
+    from nas.report.data import ReportData
+    from nas.report.html import render_report
+
+    rows = [ScoredSubnet(i, {"a": i}, {"val_accuracy": 0.1 * i, "mflops": 1.0 + i}, 1.0 + i, 10) for i in range(5)]
+    text = table_csv(rows, [("val_accuracy", "maximize"), ("mflops", "minimize")],
+                     {'{"a": 1}': ("top", 0.5), '{"a": 2}': ("top", 0.7), '{"a": 3}': ("control", 0.6)})
+    finalists = finalists_from_csv(text)
+    assert [f["role"] for f in finalists] == ["top", "top", "control"]
+    html = render_report(ReportData(title="t", run_id="r", trials=[], one_shot=finalists), tmp_path).read_text()
+    assert "One-shot: supernet against stand-alone accuracy" in html and "control" in html
+    assert "One-shot" not in render_report(ReportData(title="t", run_id="r", trials=[]), tmp_path / "b").read_text()

@@ -24,8 +24,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scipy.stats import kendalltau
-
 from nas.config.experiment import (
     EarlyStoppingConfig,
     Experiment,
@@ -37,6 +35,7 @@ from nas.cost.energy import EnergyMeter
 from nas.cost.environment import hardware, package_versions
 from nas.cost.ledger import bill_search, effective_workers, search_card, search_compute_record
 from nas.errors import ConfigError
+from nas.oneshot.ranking import kendall_tau, ranking_png
 from nas.oneshot.rules import has_supernet
 from nas.oneshot.score import pick_finalists, score_subnets, table_csv
 from nas.oneshot.supernet import arch_key
@@ -56,14 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAU_METRIC = "one_shot_kendall_tau"
-
-
-def kendall_tau(supernet_acc: list[float], standalone_acc: list[float]) -> float:
-    """Kendall's tau-b between the two accuracy lists; NaN with fewer than 3 pairs or no variation."""
-    if len(supernet_acc) < 3:
-        return math.nan
-    tau = kendalltau(supernet_acc, standalone_acc).statistic
-    return float(tau) if tau is not None and math.isfinite(tau) else math.nan
 
 
 def run_one_shot(exp: Experiment, *, address: str | None = None, storage_path: str | None = None,
@@ -247,26 +238,4 @@ def _run(exp, cfg, space, splits, tracker, run_id, storage, reference, scoring_e
                       overhead, bill, one_shot=one_shot)
 
 
-def ranking_png(pairs: list[tuple[float, float]], tau: float, threshold: float) -> bytes:
-    """Scatter of supernet accuracy (x) against stand-alone accuracy (y) of the trained finalists, as PNG bytes."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    if pairs:
-        ax.scatter([p[0] for p in pairs], [p[1] for p in pairs])
-    ax.set_xlabel("supernet accuracy (inherited weights)")
-    ax.set_ylabel("stand-alone accuracy")
-    ax.set_title(f"Kendall tau {tau:.2f} (threshold {threshold:g})")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return buf.getvalue()
-
-
-__all__ = ["TAU_METRIC", "kendall_tau", "run_one_shot"]
+__all__ = ["TAU_METRIC", "run_one_shot"]
