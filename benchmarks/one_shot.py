@@ -25,6 +25,7 @@ import argparse
 import datetime
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -118,7 +119,13 @@ def main(argv: list[str] | None = None) -> int:
                     "pass": row["one_shot_hv_ratio"] >= 0.95 and row["one_shot_compute_ratio"] <= 0.1})
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    wall = time.perf_counter() - t_start
+        _write(rows, args, argv, acc_ref, time.perf_counter() - t_start, seeds_planned=args.seeds)
+    return 0
+
+
+def _write(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[str] | None, acc_ref: float,
+           wall: float, seeds_planned: int) -> None:
+    """Write the table (after every seed, so a cut-short run keeps what it measured)."""
     table = ["| seed | full: HV, TFLOPs | ASHA: HV share, compute share, to 95% | one-shot: HV share, compute share "
              "(supernet share), to 95% | tau (trusted) | goal met |", "|---|---|---|---|---|---|"]
     fmt = lambda v: "not reached" if v is None else f"{v:.2f}"  # noqa: E731
@@ -132,16 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/one_shot.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (f"# One-shot vs full training vs Pareto-ASHA (digits `cnn`)\n\ncommit {commit}; `{command}`; "
               f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'}), CPU only (no GPU this "
-              f"session); {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; wall {wall:.0f} s.\n"
+              f"session; shared box, load average {os.getloadavg()[0]:.0f} at the end); "
+              f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; wall {wall:.0f} s.\n"
               f"HV accuracy reference {acc_ref:.4f} (best classical baseline test accuracy); shares are of the full "
               f"search ({args.trials} trials).\n\n")
-    text = header + "\n".join(table) + f"\n\n{sum(r['pass'] for r in rows)}/{len(rows)} seeds meet the goal.\n"
+    text = header + "\n".join(table) + (f"\n\n{sum(r['pass'] for r in rows)}/{len(rows)} seeds meet the goal "
+                                         f"({len(rows)} of {seeds_planned} seeds run).\n")
     out = ROOT / "benchmarks" / "results"
     (out / f"{args.out}.md").write_text(text)
     (out / f"{args.out}.json").write_text(json.dumps({"commit": commit, "command": command, "rows": rows,
                                                        "machine": platform.node(), "wall_s": wall}, indent=2))
-    print(text)
-    return 0
+    print(text, flush=True)
 
 
 if __name__ == "__main__":
