@@ -104,8 +104,9 @@ def run_one_shot(exp: Experiment, *, address: str | None = None, storage_path: s
         raise
 
 
-def _run(exp, cfg, space, splits, tracker, run_id, storage, reference, scoring_exp, storage_root,  # noqa: ANN001
-         on_update, register_models, t_start, started_at, meter, probe, result_cls):  # noqa: ANN001, ANN202
+def _run(exp, cfg, space, splits, tracker, run_id, storage, reference, scoring_exp, storage_root,  # type: ignore[no-untyped-def]
+         on_update, register_models, t_start, started_at, meter, probe, result_cls):
+    """Steps 3-6 of the module docstring, once the parent run exists (the caller ends it as FAILED on an error)."""
     objectives = [(o.name, o.direction) for o in exp.objectives]
     # 3. the supernet: one Ray trial
     spec = SupernetSpec(space_yaml=Path(space.source).read_text(), space_source=space.source, space_hash=space.hash,
