@@ -56,8 +56,11 @@ def build_report(run_id: str, out_dir: str | Path, *, tracking_uri: str | None =
         if tags.get("nas.strategy") == "one-shot":
             from nas.oneshot.report import finalists_from_csv
 
-            table_path = client.download_artifacts(search.info.run_id, "one_shot_subnets.csv", d)
-            one_shot = finalists_from_csv(Path(table_path).read_text())
+            try:
+                table_path = client.download_artifacts(search.info.run_id, "one_shot_subnets.csv", d)
+                one_shot = finalists_from_csv(Path(table_path).read_text())
+            except Exception as e:  # a one-shot search that stopped before its table
+                log.warning("no one_shot_subnets.csv on %s (%s): the report has no one-shot section", run_id, e)
     pareto = [r for r in rows if r["pareto"]]
     cost_flops = bill.train_flops if bill else sum(r.get("train_flops", 0.0) for r in rows)
     per_flop = (bill.trial_energy_kwh / bill.train_flops) if bill and bill.train_flops else None
