@@ -14,9 +14,9 @@ from nas.data import load_data
 from nas.errors import ConfigError
 from nas.oneshot import SliceRule, Supernet, has_supernet, slice_slot
 from nas.oneshot.ranking import kendall_tau
-from nas.oneshot.score import ScoredSubnet, pick_finalists, table_csv
 from nas.oneshot.train import calibration_batches, recalibrate_bn, score_subnet, train_supernet
 from nas.profile import profile_model
+from nas.search.oneshot.score import ScoredSubnet, pick_finalists, table_csv
 from nas.space import load_space
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,8 +19,8 @@ from conftest import FIXTURES
 from mlflow import MlflowClient
 
 from nas.config.experiment import load_experiment
-from nas.oneshot.run import TAU_METRIC
 from nas.search.api import run_search
+from nas.search.oneshot.run import TAU_METRIC
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -1,6 +1,6 @@
 """The one-shot section of the search report: supernet accuracy against stand-alone accuracy.
 
-:func:`finalists_from_csv` reads the parent run's ``one_shot_subnets.csv`` (written by :mod:`nas.oneshot.run`)
+:func:`finalists_from_csv` reads the parent run's ``one_shot_subnets.csv`` (written by :mod:`nas.search.oneshot.run`)
 into plain rows; the report (:mod:`nas.report`) renders them with :func:`ranking_png` and a table. Nothing here
 imports MLflow.
 """

@@ -79,8 +79,6 @@ def register_sharing(builder: str, rule: SharingRule) -> SharingRule:
 
 def sharing_rule(builder: str) -> SharingRule:
     """The rule registered for ``builder``; ``KeyError`` naming the builders that have one."""
-    from nas.oneshot import builtin  # noqa: F401  (registers the built-in rules on first use)
-
     try:
         return _RULES[builder]
     except KeyError:

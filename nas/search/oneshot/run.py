@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from nas.config.experiment import (
     EarlyStoppingConfig,
@@ -37,32 +37,31 @@ from nas.cost.ledger import bill_search, effective_workers, search_card, search_
 from nas.errors import ConfigError
 from nas.oneshot.ranking import kendall_tau, ranking_png
 from nas.oneshot.rules import has_supernet
-from nas.oneshot.score import pick_finalists, score_subnets, table_csv
 from nas.oneshot.supernet import arch_key
 from nas.oneshot.trial import SupernetSpec, load_supernet
 from nas.search.backends.ray import cluster_resources, init_ray, run_trials, train_supernet_trial
 from nas.search.controller.core import Controller
 from nas.search.loop import SearchLoop, SearchState, trial_seed
+from nas.search.oneshot.score import pick_finalists, score_subnets, table_csv
 from nas.space import load_space
 from nas.stopping import BudgetRule, ParetoASHA, experiment_rungs
 from nas.tracking.models import write_model_dir
 from nas.tracking.tracker import SearchTracker, client_for
 from nas.training.trial import cached_splits, pick_device
 
-if TYPE_CHECKING:
-    from nas.search.api import SearchResult
-
 log = logging.getLogger(__name__)
 
 TAU_METRIC = "one_shot_kendall_tau"
 
 
-def run_one_shot(exp: Experiment, *, address: str | None = None, storage_path: str | None = None,
-                 on_update: Callable[[SearchState], None] | None = None, register_models: bool = True,
-                 resume: str | None = None) -> SearchResult:
-    """Run the one-shot search of ``exp`` (module docstring). Blocking; ConfigError before anything is written."""
-    from nas.search.api import SearchResult, _start_parent, ray_storage_for, reference_point
+def run_one_shot(exp: Experiment, *, storage_root: str, start_parent: Callable[..., str],
+                 reference_point: Callable[..., dict[str, float]], result_cls: Callable[..., Any],
+                 address: str | None = None, on_update: Callable[[SearchState], None] | None = None,
+                 register_models: bool = True, resume: str | None = None) -> Any:
+    """Run the one-shot search of ``exp`` (module docstring). Blocking; ConfigError before anything is written.
 
+    ``run_search`` passes what it shares with a plain search (so this module does not import it back): where Ray
+    keeps checkpoints, how the parent run starts, the hypervolume reference rule, and its result class."""
     cfg = exp.one_shot
     assert cfg is not None
     t_start, started_at = time.perf_counter(), time.time()
@@ -88,17 +87,16 @@ def run_one_shot(exp: Experiment, *, address: str | None = None, storage_path: s
                           "objective (the supernet scores it)", "add `{name: val_accuracy, direction: maximize}`")
     probe.check_feasible()
     init_ray(address)
-    storage_root = storage_path or ray_storage_for(exp)
 
     # 2. parent run, durable study
     tracker = SearchTracker(exp.tracking.uri, exp.experiment_name)
     storage = exp.study_storage()
     reference = reference_point(exp, probe)
-    run_id = _start_parent(tracker, exp, space, splits.input_shape, splits.num_classes, reference, storage)
+    run_id = start_parent(tracker, exp, space, splits.input_shape, splits.num_classes, reference, storage)
     tracker.set_tags({"nas.strategy": "one-shot"})
     try:
         return _run(exp, cfg, space, splits, tracker, run_id, storage, reference, scoring_exp, storage_root,
-                    on_update, register_models, t_start, started_at, meter, probe, SearchResult)
+                    on_update, register_models, t_start, started_at, meter, probe, result_cls)
     except BaseException:
         tracker.finish("FAILED")
         raise
