@@ -21,7 +21,6 @@ from pydantic import TypeAdapter, ValidationError, ValidationInfo, field_validat
 
 from nas.config._schema import Name, check, section
 from nas.config.bench import BenchConfig, check_bench
-from nas.config.one_shot import OneShotConfig
 from nas.config.data import DataConfig
 from nas.config.energy import EnergyConfig
 from nas.config.goals import (
@@ -32,6 +31,7 @@ from nas.config.goals import (
     constraints_input,
     objectives_input,
 )
+from nas.config.one_shot import OneShotConfig
 from nas.config.proxy import PROXY_USES, ProxyConfig
 from nas.config.runtime import DEFAULT_TRACKING_URI, ProfileConfig, Resources, TrackingConfig
 from nas.config.search import SearchConfig
