@@ -20,12 +20,10 @@ def kendall_tau(supernet_acc: list[float], standalone_acc: list[float]) -> float
 
 def ranking_png(pairs: list[tuple[float, float]], tau: float, threshold: float) -> bytes:
     """Scatter of supernet accuracy (x) against stand-alone accuracy (y) of the trained finalists, as PNG bytes."""
-    import matplotlib
+    from matplotlib.figure import Figure  # the object API: no pyplot, no global backend switch
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    fig = Figure(figsize=(4.5, 4))
+    ax = fig.subplots()
     if pairs:
         ax.scatter([p[0] for p in pairs], [p[1] for p in pairs])
     ax.set_xlabel("supernet accuracy (inherited weights)")
@@ -34,5 +32,4 @@ def ranking_png(pairs: list[tuple[float, float]], tau: float, threshold: float) 
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
     return buf.getvalue()
