@@ -21,11 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 LINT = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))"
 
 #: modules whose import loads Ray: the backend, and the search API that starts it
-RAY_AT_IMPORT = {"nas.search.backends.ray", "nas.search.api"}
+RAY_AT_IMPORT = {"nas.search.backends.ray", "nas.search.api", "nas.search.oneshot.run"}
 #: modules whose import loads MLflow: the tracking package and what logs to it at module level
 MLFLOW_AT_IMPORT = {  # the search loop writes to a Sink (nas.search.sink): nas bench runs it without MLflow
     "nas.tracking.tracker", "nas.tracking.models", "nas.search.api", "nas.compress.stage", "nas.report.run",
     "nas.tracking.sync", "nas.search.doctor",
+    "nas.search.oneshot.run",
 }
 
 

@@ -31,6 +31,7 @@ from nas.config.goals import (
     constraints_input,
     objectives_input,
 )
+from nas.config.one_shot import OneShotConfig
 from nas.config.proxy import PROXY_USES, ProxyConfig
 from nas.config.runtime import DEFAULT_TRACKING_URI, ProfileConfig, Resources, TrackingConfig
 from nas.config.search import SearchConfig
@@ -71,6 +72,7 @@ class Experiment:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     plateau: PlateauConfig = field(default_factory=PlateauConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
+    one_shot: OneShotConfig | None = None  # set by `search.strategy: one-shot` or a `one_shot:` section
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @field_validator("space", mode="after")
@@ -102,6 +104,8 @@ class Experiment:
     def _across_sections(self) -> Experiment:
         check_rungs(self.early_stopping, self.training.epochs)
         check_bench(self)
+        if self.search.strategy == "one-shot" and self.one_shot is None:
+            object.__setattr__(self, "one_shot", OneShotConfig())
         return self
 
     @property
@@ -116,16 +120,6 @@ class Experiment:
         if changes.get("tracking_uri"):
             exp = replace(exp, tracking=_replaced(exp.tracking, {"uri": changes["tracking_uri"]}))
         return exp
-
-    def study_storage(self) -> str | None:
-        """The Optuna storage URL this search uses (see :class:`SearchConfig`); None means in memory."""
-        if self.search.storage:
-            return self.search.storage
-        uri = self.tracking.uri
-        if uri.startswith("sqlite:///"):
-            db = Path(uri[len("sqlite:///"):]).expanduser().resolve()
-            return str(db.parent / "optuna.journal")
-        return None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from nas.config._schema import Float, Int, Str, known, section
@@ -26,6 +28,7 @@ class SearchConfig:
     max_rejections: Int = Field(1000, ge=1)
     storage: Str | None = Field(None, min_length=1)
     early_stopping: Str | None = None
+    strategy: Literal["full", "one-shot"] = "full"  # one-shot: weight-sharing search (nas/config/one_shot.py)
 
     @field_validator("sampler", mode="after")
     @classmethod

@@ -188,6 +188,18 @@ def bill_trial(record: TrialRecord, resources: ResourcesLike, energy_config: Ene
     )
 
 
+def search_compute_record(number: int, what: str, flops: float, seconds: float, start_time: float,
+                          end_time: float) -> TrialRecord:
+    """Search compute that trains no candidate (a one-shot supernet's training, scoring subnets with inherited
+    weights), as a record :func:`bill_search` bills with the trials: ``number`` < 0, ``flops`` in its
+    ``train_flops``, ``seconds`` of compute, ``what`` in its reason."""
+    if number >= 0:
+        raise ValueError(f"search_compute_record: number must be < 0 (trial numbers are >= 0), got {number}")
+    return TrialRecord(number=number, params={}, training={}, profile={}, status="complete", reason=what,
+                       metrics={"train_flops": float(flops), "trial_seconds": float(seconds)},
+                       start_time=start_time, end_time=end_time)
+
+
 # -- per search ----------------------------------------------------------------------------------------------------
 
 
@@ -477,4 +489,4 @@ def _card_markdown(bill: SearchBill, name: str, space_hash: str, seeds: Mapping[
 
 
 __all__ = ["PARTS", "PREFIX", "SearchBill", "TrialBill", "bill_search", "bill_trial", "check_accounting",
-           "effective_workers", "search_card"]
+           "effective_workers", "search_card", "search_compute_record"]

@@ -39,6 +39,7 @@ class ReportData:
     break_even: :class:`~nas.cost.breakeven.BreakEvenRow` rows.
     scaling: curve name -> ``ScalingReport.to_dict()`` plus ``summary`` (see :func:`scaling_entries`), optionally
         ``points`` ``[[compute, error], ...]``; ``None`` fits the trials here (:func:`nas.report.scaling.fit_trials`).
+    one_shot: for a one-shot search, its trained finalists (:func:`nas.oneshot.report.finalists_from_csv`).
     """
 
     title: str
@@ -51,6 +52,7 @@ class ReportData:
     bill: SearchBill | None = None
     break_even: list[BreakEvenRow] = field(default_factory=list)
     scaling: dict[str, dict[str, Any]] | None = None
+    one_shot: list[dict[str, Any]] | None = None  # a one-shot search's finalists (nas.oneshot.report)
 
 
 def _finite(row: Mapping[str, Any], key: str) -> float | None:

@@ -200,6 +200,17 @@ def _points(points: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, 0], arr[:, 1]
 
 
+def _one_shot(page: _Page, finalists: list[dict[str, Any]]) -> None:
+    from nas.oneshot.report import ranking_png, summary
+
+    pairs, tau = summary(finalists)
+    page.add('<h2 id="one-shot">One-shot: supernet against stand-alone accuracy</h2>')
+    page.image("one_shot_ranking.png", ranking_png(pairs, tau, 0.5), "supernet against stand-alone accuracy")
+    page.add(table(["role", "supernet accuracy (%)", "stand-alone accuracy (%)", "MFLOPs per sample"],
+                   [(f["role"], 100 * f["supernet_accuracy"], 100 * f["standalone_accuracy"], f["mflops"])
+                    for f in finalists]))
+
+
 _SECTION_RENDERERS: dict[str, Callable[[_Page, ReportData], None]] = {
     "Pareto front": _pareto, "Hypervolume against compute": _hypervolume, "Bill by part": _bill,
     "Break-even": _break_even, "Scaling fits": _scaling,
@@ -219,6 +230,8 @@ def render_report(data: ReportData, out_dir: str | os.PathLike[str]) -> Path:
     for title in SECTIONS:
         page.add(f'<h2 id="{_anchor(title)}">{html.escape(title)}</h2>')
         _SECTION_RENDERERS[title](page, data)
+    if data.one_shot is not None:
+        _one_shot(page, data.one_shot)
     doc = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(data.title)}</title>"
            f"<style>{CSS}</style></head><body>{''.join(page.parts)}</body></html>")
     path = out / "report.html"

@@ -52,6 +52,15 @@ def build_report(run_id: str, out_dir: str | Path, *, tracking_uri: str | None =
             bill = SearchBill.from_dict(card["bill"])
         except Exception as e:  # a search from before the ledger, or one that stopped early
             log.warning("no search card on %s (%s): the report has no bill", run_id, e)
+        one_shot = None
+        if tags.get("nas.strategy") == "one-shot":
+            from nas.oneshot.report import finalists_from_csv
+
+            try:
+                table_path = client.download_artifacts(search.info.run_id, "one_shot_subnets.csv", d)
+                one_shot = finalists_from_csv(Path(table_path).read_text())
+            except Exception as e:  # a one-shot search that stopped before its table
+                log.warning("no one_shot_subnets.csv on %s (%s): the report has no one-shot section", run_id, e)
     pareto = [r for r in rows if r["pareto"]]
     cost_flops = bill.train_flops if bill else sum(r.get("train_flops", 0.0) for r in rows)
     per_flop = (bill.trial_energy_kwh / bill.train_flops) if bill and bill.train_flops else None
@@ -77,7 +86,7 @@ def build_report(run_id: str, out_dir: str | Path, *, tracking_uri: str | None =
                     "seed": params.get("seed"), "trials": params.get("trials"), "data": params.get("data"),
                     "hardware": tags.get("nas.hardware")},
         baselines=base_rows, hypervolume=hypervolume_history(rows, objectives, reference_point), bill=bill,
-        break_even=be,
+        break_even=be, one_shot=one_shot,
     )
     html = render_report(data, out_dir)
     files: dict[str, str | bytes] = {f"report/{p.name}": p.read_bytes() for p in Path(out_dir).iterdir() if p.is_file()}

@@ -96,6 +96,7 @@ class SearchResult:
     state: SearchState
     overhead_s: dict[str, float] = field(default_factory=dict)
     bill: SearchBill | None = None
+    one_shot: dict[str, Any] | None = None  # a one-shot search's tau, pairs and supernet figures (nas.search.oneshot.run)
 
 
 def reference_point(exp: Experiment, controller: Controller, samples: int = 16) -> dict[str, float]:
@@ -137,6 +138,12 @@ def run_search(exp: Experiment, *, address: str | None = None, storage_path: str
     torch.set_num_threads(1)
     stop = GracefulStop()
     try:
+        if exp.one_shot is not None:  # weight-sharing search: its own orchestration (nas/oneshot/run.py)
+            from nas.search.oneshot.run import run_one_shot
+
+            return run_one_shot(exp, storage_root=storage_path or ray_storage_for(exp), start_parent=_start_parent,
+                                reference_point=reference_point, result_cls=SearchResult, address=address,
+                                on_update=on_update, register_models=register_models, resume=resume)
         with contextlib.ExitStack() as stack:
             plan = _validate(exp, stack, address=address, resume=resume)
             session = _open(plan, stack, stop, on_update=on_update)

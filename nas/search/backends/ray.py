@@ -348,3 +348,70 @@ def run_trials(
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     tuner.fit()
     return times
+
+
+# -- one-shot search: the supernet trains as one Ray trial ----------------------------------------------------------
+
+
+def _supernet_trainable(config: dict[str, Any]) -> None:
+    """Runs in a Ray worker: trains the supernet (pure torch, :mod:`nas.oneshot.trial`), reporting every epoch
+    and checkpointing every ``checkpoint_every`` epochs; a restarted trial resumes from its last checkpoint."""
+    from nas.oneshot.trial import SupernetSpec, run_supernet, write_checkpoint
+
+    spec = SupernetSpec.from_dict(config["nas_supernet"])
+
+    def report(metrics: dict[str, float], due: bool, supernet: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+        if not due:
+            tune.report(dict(metrics))
+            return
+        with tempfile.TemporaryDirectory() as d:
+            write_checkpoint(d, supernet, opt, int(metrics["epoch"]), metrics)  # type: ignore[arg-type]
+            tune.report(dict(metrics), checkpoint=Checkpoint.from_directory(d))
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        run_supernet(spec, report)
+        return
+    with checkpoint.as_directory() as d:
+        run_supernet(spec, report, resume_from=d)
+
+
+class _LastResult(Callback):
+    def __init__(self) -> None:
+        self.result: dict[str, Any] = {}
+        self.checkpoint: str | None = None
+        self.error: str | None = None
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self.result = dict(result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.checkpoint = trial.checkpoint.path if trial.checkpoint is not None else None
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.error = "worker error"
+        if trial.error_file and os.path.exists(trial.error_file):
+            self.error = Path(trial.error_file).read_text().strip().splitlines()[-1][:2000]
+
+
+def train_supernet_trial(spec: dict[str, Any], *, cpu: float, gpu: float, storage_path: str,
+                         name: str) -> tuple[dict[str, float], str]:
+    """Train a one-shot supernet (``spec``: :class:`nas.oneshot.trial.SupernetSpec` as a dict) as one Ray Tune
+    trial holding ``cpu`` CPUs and ``gpu`` GPUs (it trains on the GPU when it holds one). A worker that dies is
+    restarted once from the last checkpoint. Returns (the last epoch's metrics, the final checkpoint directory);
+    raises RuntimeError with the worker's reason when it fails. Ray must be initialized."""
+    last = _LastResult()
+    tuner = tune.Tuner(
+        tune.with_resources(_supernet_trainable, {"cpu": cpu, "gpu": gpu}),
+        param_space={"nas_supernet": spec},
+        tune_config=tune.TuneConfig(num_samples=1, trial_name_creator=lambda t: "supernet",
+                                    trial_dirname_creator=lambda t: f"supernet_{t.trial_id}"),
+        run_config=tune.RunConfig(name=name, storage_path=storage_path, verbose=0, callbacks=[last],
+                                  failure_config=tune.FailureConfig(max_failures=1),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=2), log_to_file=False),
+    )
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    tuner.fit()
+    if last.error is not None or last.checkpoint is None:
+        raise RuntimeError(f"the supernet trial failed: {last.error or 'it ended without a checkpoint'}")
+    return _metrics(last.result), last.checkpoint
