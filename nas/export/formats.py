@@ -16,6 +16,7 @@ from torch import nn
 from nas.builders import build
 from nas.data.preprocess import to_raw, with_preprocessing
 from nas.space import parse_space
+from nas.training.checkpoint import check_builder
 from nas.training.trial import cached_splits, use_import_paths
 
 #: outputs of an exported model may differ from PyTorch's by at most this (absolute, on logits)
@@ -85,12 +86,16 @@ FORMATS: dict[str, tuple[Callable[[nn.Module, torch.Tensor, Path], Runner], str,
 }
 
 
-def load_pt(path: str | Path) -> nn.Module:
-    """Rebuild the model of a ``pt`` export (weights + architecture + space, read with ``weights_only=True``)."""
+def load_pt(path: str | Path, *, trust_code: bool = False) -> nn.Module:
+    """Rebuild the model of a ``pt`` export (weights + architecture + space, read with ``weights_only=True``).
+    A ``module:function`` builder named by the file is imported only with ``trust_code``."""
     saved = torch.load(Path(path), map_location="cpu", weights_only=True)
     arch = saved["arch"]
-    use_import_paths(arch.get("import_paths", ()))
-    space = parse_space(yaml.safe_load(saved["space_yaml"]), source=arch.get("space_source", str(path)))
+    doc = yaml.safe_load(saved["space_yaml"])
+    check_builder(str(doc.get("builder", "")) if isinstance(doc, dict) else "", trust_code=trust_code, source=str(path))
+    if trust_code:
+        use_import_paths(arch.get("import_paths", ()))
+    space = parse_space(doc, source=arch.get("space_source", str(path)))
     if space.hash != arch["space_hash"]:
         raise ValueError(f"{path}: space hash {space.hash} does not match the recorded {arch['space_hash']}")
     model = build(space, arch["params"], input_shape=tuple(arch["input_shape"]), num_classes=int(arch["num_classes"]))

@@ -15,10 +15,9 @@ import yaml
 from torch import nn
 
 from nas.builders import build
-from nas.builders.registry import builder_names
 from nas.data.preprocess import to_raw, with_preprocessing
 from nas.space import parse_space
-from nas.training.checkpoint import MODULE_FILE, SCRIPT_FILE, WEIGHTS_FILE, UntrustedCodeError, load_module
+from nas.training.checkpoint import MODULE_FILE, SCRIPT_FILE, WEIGHTS_FILE, check_builder, load_module
 from nas.training.train import evaluate
 from nas.training.trial import cached_splits, use_import_paths
 
@@ -36,10 +35,7 @@ def load_model_dir(path: str | Path, *, trust_code: bool = False) -> nn.Module:
     arch = json.loads(Path(p, "arch.json").read_text())
     doc = yaml.safe_load(Path(p, "space.yaml").read_text())
     builder = str(doc.get("builder", "")) if isinstance(doc, dict) else ""
-    if not trust_code and ":" in builder and builder not in builder_names():
-        raise UntrustedCodeError(str(Path(p, "space.yaml")), "builder", f"the builder {builder!r} is code named by "
-                                 "the artifact: rebuilding the model would import and run it",
-                                 "pass --trust-code (trust_code=True) if you trust the tracking store it came from")
+    check_builder(builder, trust_code=trust_code, source=str(Path(p, "space.yaml")))
     if trust_code:
         use_import_paths(arch.get("import_paths", ()))
     space = parse_space(doc, source=arch.get("space_source", str(p)))

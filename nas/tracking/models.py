@@ -79,10 +79,11 @@ def load_model(run_id: str, rank: int = 0, *, tracking_uri: str | None = None, t
     file: that model is rebuilt.
     """
     if Path(run_id).suffix == ".pt" and Path(run_id).is_file():  # a `nas export --format pt` file
-        return load_pt(run_id)
+        return load_pt(run_id, trust_code=trust_code)
     if run_id.startswith("models:/"):
         with tempfile.TemporaryDirectory() as d:
-            return load_model_dir(download_model_uri(run_id, d, tracking_uri or default_tracking_uri()))
+            return load_model_dir(download_model_uri(run_id, d, tracking_uri or default_tracking_uri()),
+                                  trust_code=trust_code)
     entries = pareto_set(run_id, tracking_uri, front=front)
     if not entries:
         raise ConfigError("RUN_ID", "", f"search {run_id!r} has no logged Pareto models",

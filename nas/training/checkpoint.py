@@ -44,6 +44,17 @@ class UntrustedCodeError(ConfigError):
     """Loading an artifact would run code it carries (a pickled module, a ``module:function`` reference)."""
 
 
+def check_builder(builder: str, *, trust_code: bool, source: str) -> None:
+    """Refuse to rebuild a model whose space names a ``module:function`` builder that is not registered, unless
+    ``trust_code``: importing it would run code the artifact ``source`` names. Built-in names always pass."""
+    from nas.builders.registry import builder_names
+
+    if not trust_code and ":" in builder and builder not in builder_names():
+        raise UntrustedCodeError(source, "builder", f"the builder {builder!r} is code named by the artifact: "
+                                 "rebuilding the model would import and run it",
+                                 "pass --trust-code (trust_code=True) if you trust where the artifact came from")
+
+
 def load_module(folder: str | Path, *, trust_code: bool = False) -> torch.nn.Module | None:
     """The module :func:`save_module` wrote in ``folder``, or None when there is none (weights only).
 
