@@ -44,7 +44,7 @@ class ExportResult:
 def _write_pt(model: nn.Module, example: torch.Tensor, path: Path) -> Runner:
     torch.save({"state_dict": model.state_dict(), "arch": model.nas_arch,  # type: ignore[attr-defined]
                 "space_yaml": model.nas_space_yaml}, path)  # type: ignore[attr-defined]
-    loaded = load_pt(path)
+    loaded = load_pt(path, trust_code=True)  # the file this process just wrote
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
