@@ -27,7 +27,9 @@ TRAIN = 1079  # digits training split (1797 samples, 20% val, 20% test)
 
 def test_bill_adds_up(tmp_path, ray_cluster):
     space = {"builder": "nas.testing.faults:faulty", "input_shape": [1, 8, 8], "num_classes": 10,
-             "params": {"width": WIDTH, "mode": "sleep"}}
+             # min_input_size changes nothing in "sleep" mode: four distinct trials (nas never trains one twice)
+             # of one model whose FLOPs are known
+             "params": {"width": WIDTH, "mode": "sleep", "min_input_size": {"type": "int", "low": 1, "high": 10_000}}}
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
     doc = {"name": "bill", "space": "space.yaml", "data": {"batch_size": BATCH}, "training": {"epochs": EPOCHS},
            "search": {"sampler": "random", "trials": 4, "concurrency": 2},
