@@ -427,8 +427,9 @@ def _finalize(session: _Session, times: Any, *, register_models: bool) -> Search
     ranked = sorted(front, key=lambda r: -r.metrics.get("val_accuracy", 0.0))
     model_name = f"nas-{exp.experiment_name}" if register_models else None
     t_models = time.perf_counter()
-    sync_pareto(tracker.client, session.run_id, {r.run_id: rank for rank, r in enumerate(ranked) if r.run_id},
-                model_name)
+    ranks = {r.run_id: rank for rank, r in enumerate(ranked) if r.run_id}
+    sync_pareto(tracker.client, session.run_id, ranks, model_name)
+    tracker.note_ranks(ranks)  # the alias `best` goes to rank 0's registered version
     if not interrupted:
         done = registered_versions(tracker.client, model_name, {r.run_id for r in ranked}) if model_name else set()
         for rec in ranked:

@@ -507,6 +507,11 @@ class SearchTracker:
         self.seconds += time.perf_counter() - t0
         return rid
 
+    def note_ranks(self, ranks: Mapping[str, int]) -> None:
+        """Pareto ranks (child run id -> rank, 0 the most accurate) whose tags were written elsewhere
+        (:func:`nas.tracking.sync.sync_pareto`): :meth:`log_model` gives rank 0 the alias ``best``."""
+        self._ranks.update(ranks)
+
     def mark_pareto(self, rec: TrialRecord, rank: int) -> None:
         assert rec.run_id is not None
         self._batch(rec.run_id, tags={TAG_PARETO: "true", "nas.pareto_rank": rank})
