@@ -109,7 +109,7 @@ def test_search_on_a_two_node_cluster(cluster):
         assert Path(t["checkpoint_dir"]).is_dir()
     pareto = [t for t in report.trials if t["run_id"] in {m["run_id"] for m in report.models}]
     assert report.models and len(pareto) == len(report.models)
-    assert all(m["source"].startswith("mlflow-artifacts:") for m in report.models), report.models  # on the server
+    assert all(m["artifacts"].startswith("mlflow-artifacts:") for m in report.models), [m["artifacts"] for m in report.models]  # on the server
     assert report.loaded["output_shape"] == [2, 10]
     if cluster.net is not None:  # each node its own IP
         assert len({n.ip for n in cluster.nodes}) == len(cluster.nodes)

@@ -138,7 +138,13 @@ def _model_versions(client: Any, report: SearchReport) -> list[dict[str, Any]]:
     out = []
     for v in client.search_model_versions(max_results=1000):
         if v.run_id in runs:
-            out.append({"name": v.name, "version": int(v.version), "run_id": v.run_id, "source": v.source})
+            # an MLflow 3 version's source is its logged model (models:/m-...); where its files live is the
+            # logged model's artifact location
+            model_id = getattr(v, "model_id", None) or (v.source[len("models:/"):] if v.source.startswith("models:/m-")
+                                                          else None)
+            where = client.get_logged_model(model_id).artifact_location if model_id else v.source
+            out.append({"name": v.name, "version": int(v.version), "run_id": v.run_id, "source": v.source,
+                        "artifacts": where})
     return out
 
 
