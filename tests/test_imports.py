@@ -25,7 +25,7 @@ RAY_AT_IMPORT = {"nas.search.backends.ray", "nas.search.api", "nas.search.onesho
 #: modules whose import loads MLflow: the tracking package and what logs to it at module level
 MLFLOW_AT_IMPORT = {  # the search loop writes to a Sink (nas.search.sink): nas bench runs it without MLflow
     "nas.tracking.tracker", "nas.tracking.models", "nas.search.api", "nas.compress.stage", "nas.report.run",
-    "nas.tracking.sync", "nas.search.doctor",
+    "nas.tracking.sync", "nas.tracking.retry", "nas.search.doctor",
     "nas.search.oneshot.run",
 }
 
