@@ -226,7 +226,7 @@ def test_cli_refusal_exits_2(finished):
     folder, run_id = finished
     proc = subprocess.run([sys.executable, "-m", "nas.cli", "search", "exp.yaml", "--quiet", "--resume", "nope"],
                           cwd=folder, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 2 and "no run 'nope'" in proc.stderr
+    assert proc.returncode == 2 and "'nope' is not a run id or a prefix of one" in proc.stderr
 
 
 def test_doctor_tells_the_truth_and_repairs_what_it_can(finished):

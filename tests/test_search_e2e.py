@@ -128,7 +128,7 @@ def test_cli_pareto_and_export(search, tmp_path, capsys):
                  str(out)]) == 2
     assert "no Pareto model" in capsys.readouterr().err
     assert main(["pareto", "0123456789abcdef", "--tracking-uri", exp.tracking.uri]) == 2
-    assert "no run '0123456789abcdef'" in capsys.readouterr().err
+    assert "no search run id starts with '0123456789abcdef'" in capsys.readouterr().err
 
 
 def test_load_model_round_trip(search):

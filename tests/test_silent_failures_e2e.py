@@ -111,7 +111,7 @@ def test_a_search_stopped_by_max_failures_prints_the_reasons_counted(tmp_path, r
 
 
 @pytest.mark.parametrize(("case", "message"), [
-    ({"training": {"lr": -0.01}}, "experiment.yaml: training/lr: one training step failed in the driver"),
+    ({"training": {"lr": -0.01}}, "experiment.yaml: training/lr: must be a finite number > 0"),
     ({"builder": "nosuchmod:net"}, "no module named 'nosuchmod'"),
     ({"builder": "mynet:tabular_nte"}, "did you mean 'tabular_net'"),
     ({"builder": "mynet:bad_signature"}, "has the wrong signature"),
