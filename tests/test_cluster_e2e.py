@@ -166,6 +166,8 @@ def test_postgresql_restart_mid_search(cluster):
     _assert_unique_and_complete(report, trials)
 
 
+@pytest.mark.xfail(strict=True, reason="known bug after merging live child runs (issue 12) with resume (issue 17): "
+                   "trials running at the kill get a second child run on the server; open in issue 15/17")
 def test_driver_killed_then_resumed(cluster):
     """kill -9 of the driver while trials run on the remote node; --resume against the same servers finishes the
     search: every trial number once, those that were running recorded as interrupted."""
