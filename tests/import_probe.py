@@ -51,8 +51,8 @@ def probe(name: str) -> dict:
     }
 
 
-def in_child(name: str) -> dict:
-    """:func:`probe` of ``name`` in a forked child (this process stays as it was)."""
+def start_child(name: str) -> tuple[int, int]:
+    """Fork a child that runs :func:`probe` of ``name`` and writes its JSON to a pipe: (pid, read end)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -65,10 +65,35 @@ def in_child(name: str) -> dict:
             f.write(data)
         os._exit(0)
     os.close(w)
+    return pid, r
+
+
+def collect(child: tuple[int, int]) -> dict:
+    """The result of a child from :func:`start_child` (it is reaped)."""
+    pid, r = child
     with os.fdopen(r, "rb") as f:
         result = json.loads(f.read() or b"{}")
     os.waitpid(pid, 0)
     return result
+
+
+def in_child(name: str) -> dict:
+    """:func:`probe` of ``name`` in a forked child (this process stays as it was)."""
+    return collect(start_child(name))
+
+
+def in_children(names: list[str], width: int) -> dict[str, dict]:
+    """:func:`probe` of each of ``names``, ``width`` forked children at a time (each child is independent)."""
+    out: dict[str, dict] = {}
+    running: list[tuple[str, tuple[int, int]]] = []
+    for name in names:
+        running.append((name, start_child(name)))
+        if len(running) >= width:
+            done, child = running.pop(0)
+            out[done] = collect(child)
+    for done, child in running:
+        out[done] = collect(child)
+    return out
 
 
 THIRD_PARTY = "ray,ray.tune,mlflow,mlflow.store.tracking.sqlalchemy_store,mlflow.store.tracking.dbmodels.models"
@@ -78,12 +103,10 @@ def main() -> None:
     for m in PRELOAD:
         importlib.import_module(m)
     theirs = in_child(THIRD_PARTY)
-    out = {}
-    for name in modules():
-        result = in_child(name)
+    out = in_children(modules(), width=max(2, os.cpu_count() or 1))
+    for result in out.values():
         for key in ("env", "listeners"):
             result[key] = sorted(set(result.get(key, ())) - set(theirs.get(key, ())))
-        out[name] = result
     json.dump(out, sys.stdout)
 
 
