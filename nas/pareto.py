@@ -1,4 +1,5 @@
-"""Pareto fronts, hypervolume and selection queries over plain rows (dicts of metric -> value).
+"""Pareto fronts, hypervolume, the rank order (fronts, then crowding distance) and selection queries over plain
+rows (dicts of metric -> value) or loss matrices.
 
 Directions are given per objective; internally every objective is turned into a loss to minimize
 (``sign * value``) and handed to moocore, the reference implementation of these algorithms.
@@ -130,3 +131,39 @@ def select(
         s = sign(direction)
         kept.sort(key=lambda r: s * float(r[best]) if math.isfinite(float(r[best])) else math.inf)
     return kept
+
+
+def front_order(losses: np.ndarray) -> list[int]:
+    """Row indices best first: non-dominated front, then crowding distance (larger first), then index.
+
+    ``losses`` is ``n × m``, every column to be minimized.
+    """
+    n = len(losses)
+    if n == 0:
+        return []
+    finite = np.where(np.isfinite(losses), losses, np.nan)
+    # inf (a NaN accuracy) goes beyond every finite value so it is dominated, never a boundary point
+    fill = np.nanmax(np.abs(finite), axis=0, initial=0.0) * 2 + 1
+    clean = np.where(np.isfinite(losses), losses, fill)
+    ranks = [int(r) for r in moocore.pareto_rank(clean)]
+    out: list[int] = []
+    for front in sorted(set(ranks)):
+        members = [i for i in range(n) if ranks[i] == front]
+        crowd = crowding_distance(clean[members])
+        out.extend(m for _, m in sorted(zip(-crowd, members, strict=True)))
+    return out
+
+
+def crowding_distance(points: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each point within its front (inf at each objective's extremes)."""
+    n, m = points.shape
+    dist = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(m):
+        idx = np.argsort(points[:, j], kind="stable")
+        span = points[idx[-1], j] - points[idx[0], j]
+        dist[idx[0]] = dist[idx[-1]] = np.inf
+        if span > 0:
+            dist[idx[1:-1]] += (points[idx[2:], j] - points[idx[:-2], j]) / span
+    return dist

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.peers import PeerTable, run_peer, true_hypervolume
 from benchmarks.peers.ledger import Ledger
-from benchmarks.peers.order import crowding, top
+from nas.pareto import crowding_distance, front_order
 
 ROOT = Path(__file__).resolve().parent.parent
 CSV = ROOT / "benchmarks" / "data" / "nb201" / "nb201_cifar10.csv"
@@ -45,7 +45,7 @@ def test_hypervolume_of_the_whole_table_is_reached_by_training_its_front(table):
     ref = _ref(table)
     ledger = Ledger(table, ref, max_compute=1e9)
     loss = np.column_stack([-table.accuracy, table.cost])
-    for row in top(loss, 40):        # the first layers hold the front
+    for row in front_order(loss)[:40]:  # the first layers hold the front
         ledger.full_training(int(row))
     assert ledger.hypervolume == pytest.approx(true_hypervolume(table, ref))
     # a hand-checkable case: one cell, reference (0, c): hv = accuracy × (c - cost)
@@ -54,10 +54,10 @@ def test_hypervolume_of_the_whole_table_is_reached_by_training_its_front(table):
     assert one.hypervolume == pytest.approx(table.accuracy[3] * (1000.0 - table.cost[3]))
 
 
-def test_crowding_and_top_order():
+def test_crowding_and_front_order():
     loss = np.array([[0.0, 3.0], [1.0, 2.0], [2.0, 1.0], [3.0, 0.0], [3.0, 3.0]])
-    assert np.isinf(crowding(loss[:4])[[0, 3]]).all()
-    order = top(loss, 5)
+    assert np.isinf(crowding_distance(loss[:4])[[0, 3]]).all()
+    order = front_order(loss)
     assert set(order[:4]) == {0, 1, 2, 3} and order[4] == 4 and set(order[:2]) == {0, 3}
 
 

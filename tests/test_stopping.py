@@ -11,11 +11,11 @@ import pytest
 from conftest import FIXTURES
 
 from nas.config.experiment import parse_experiment
+from nas.pareto import front_order as order
 from nas.search.controller.core import Controller
 from nas.search.loop import SearchLoop
 from nas.space import load_space
 from nas.stopping import BudgetRule, ParetoASHA, PlateauRule, Spent, default_rungs
-from nas.stopping.asha import order
 
 OBJ = [("acc", "maximize"), ("cost", "minimize")]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.peers.ledger import Ledger
-from benchmarks.peers.order import top
+from nas.pareto import front_order
 
 
 def run(ledger: Ledger, seed: int, *, eta: float = 3.0) -> None:
@@ -24,7 +24,7 @@ def run(ledger: Ledger, seed: int, *, eta: float = 3.0) -> None:
     loss: list[tuple[float, float]] = []
     while not ledger.exhausted:
         k = int(len(rows) // eta)
-        pick = next((rows[i] for i in top(np.array(loss), k) if rows[i] not in promoted), None) if k else None
+        pick = next((rows[i] for i in front_order(np.array(loss))[:k] if rows[i] not in promoted), None) if k else None
         if pick is not None:
             promoted.add(pick)
             ledger.full_training(pick)

@@ -15,10 +15,10 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import moocore
 import numpy as np
 
 from nas.config.objectives import Direction, sign
+from nas.pareto import front_order
 
 
 def default_rungs(max_resource: int, eta: float = 3.0, min_resource: int = 1) -> tuple[int, ...]:
@@ -102,7 +102,7 @@ class ParetoASHA:
         if n <= self.grace:
             return RungDecision(rung, True, 0, n, keep)
         keys = list(record)
-        position = order(np.array([record[k] for k in keys])).index(keys.index(key))
+        position = front_order(np.array([record[k] for k in keys])).index(keys.index(key))
         return RungDecision(rung, position < keep, position, n, keep)
 
     def stopped_at(self, key: Hashable) -> float | None:
@@ -111,39 +111,3 @@ class ParetoASHA:
             if k == key and not d.proceed:
                 return d.rung
         return None
-
-
-def order(losses: np.ndarray) -> list[int]:
-    """Row indices best first: non-dominated front, then crowding distance (larger first), then index.
-
-    ``losses`` is ``n × m``, every column to be minimized.
-    """
-    n = len(losses)
-    if n == 0:
-        return []
-    finite = np.where(np.isfinite(losses), losses, np.nan)
-    # inf (a NaN accuracy) goes beyond every finite value so it is dominated, never a boundary point
-    fill = np.nanmax(np.abs(finite), axis=0, initial=0.0) * 2 + 1
-    clean = np.where(np.isfinite(losses), losses, fill)
-    ranks = [int(r) for r in moocore.pareto_rank(clean)]
-    out: list[int] = []
-    for front in sorted(set(ranks)):
-        members = [i for i in range(n) if ranks[i] == front]
-        crowd = _crowding(clean[members])
-        out.extend(m for _, m in sorted(zip(-crowd, members, strict=True)))
-    return out
-
-
-def _crowding(points: np.ndarray) -> np.ndarray:
-    """NSGA-II crowding distance of each point within its front (inf at each objective's extremes)."""
-    n, m = points.shape
-    dist = np.zeros(n)
-    if n <= 2:
-        return np.full(n, np.inf)
-    for j in range(m):
-        idx = np.argsort(points[:, j], kind="stable")
-        span = points[idx[-1], j] - points[idx[0], j]
-        dist[idx[0]] = dist[idx[-1]] = np.inf
-        if span > 0:
-            dist[idx[1:-1]] += (points[idx[2:], j] - points[idx[:-2], j]) / span
-    return dist

@@ -10,7 +10,7 @@ The model: a Gaussian process maps (rung accuracy, log costs) to full-fidelity a
 trials. The costs matter: on NAS-Bench-201 the gap between 12- and 200-epoch accuracy differs by up to 4 points
 between FLOPs levels, so one global rung->full map (an isotonic fit) promotes the wrong trials. Its predictive
 spread enters as 8 normal quantiles (EHVI, Emmerich et al. 2006). Until ``min_pairs`` trials are promoted, the
-rung's own non-dominated order (:func:`nas.stopping.asha.order`) chooses.
+rung's own non-dominated order (:func:`nas.pareto.front_order`) chooses.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
 from nas.config.objectives import Direction
-from nas.pareto import losses, pareto_ranks
-from nas.stopping.asha import order
+from nas.pareto import front_order, losses, pareto_ranks
 from nas.surrogate.acquire import hv_gains
 
 QUANTILES = norm.ppf((np.arange(8) + 0.5) / 8)
@@ -114,7 +113,7 @@ class Promoter:
         return self._first_in_order(keys) if self.layers > 0 else None
 
     def _first_in_order(self, keys: Sequence[Hashable]) -> Hashable:
-        return keys[order(losses([self.stopped[k] for k in keys], self.objectives))[0]]
+        return keys[front_order(losses([self.stopped[k] for k in keys], self.objectives))[0]]
 
     def _features(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
         cols = [[r[self.accuracy] for r in rows]]

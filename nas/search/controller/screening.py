@@ -16,11 +16,10 @@ import numpy as np
 
 from nas.config.experiment import Experiment
 from nas.config.objectives import sign
-from nas.pareto import reference_point
+from nas.pareto import front_order, reference_point
 from nas.proxies import ProxyRanker
 from nas.proxies.screen import pick_candidate, predict_accuracy
 from nas.space import Space
-from nas.stopping.asha import order
 
 log = logging.getLogger(__name__)
 
@@ -114,4 +113,4 @@ def prior_params(exp: Experiment, space: Space, scorer: Scorer,
         return []
     objectives = [(o.name, o.direction) for o in exp.objectives if o.name in rows[0]] + [("proxy", "maximize")]
     losses = np.array([[sign(d) * r[k] for k, d in objectives] for r in rows])
-    return [params_list[i] for i in order(losses)[: px.prior_top]]
+    return [params_list[i] for i in front_order(losses)[: px.prior_top]]

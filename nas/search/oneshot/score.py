@@ -24,8 +24,8 @@ from nas.config.objectives import sign
 from nas.data import Splits
 from nas.oneshot.supernet import Supernet, arch_key
 from nas.oneshot.train import calibration_batches, score_subnet
+from nas.pareto import front_order
 from nas.search.controller.core import Controller
-from nas.stopping.asha import order
 
 
 @dataclass
@@ -87,7 +87,7 @@ def pick_finalists(rows: Sequence[ScoredSubnet], objectives: Sequence[tuple[str,
     if not pool:
         return [], []
     losses = np.array([[sign(d) * r.metrics[k] for k, d in objectives] for r in pool])  # type: ignore[arg-type]
-    ranked = order(losses)
+    ranked = front_order(losses)
     top = [pool[i] for i in ranked[:top_k]]
     rest = [pool[i] for i in ranked[top_k:]]
     return top, random.Random(seed).sample(rest, min(controls, len(rest)))
