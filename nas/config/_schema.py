@@ -9,10 +9,19 @@ the user unchanged (:mod:`nas.config.translate` turns every validation error int
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, NoReturn, TypeVar
 
-from pydantic import AllowInfNan, ConfigDict, Strict, StrictBool, StrictInt, StrictStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    ConfigDict,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
 from pydantic.dataclasses import dataclass
 from pydantic_core import PydanticCustomError
 
@@ -55,3 +64,27 @@ def check(ok: bool, problem: str, fix: str, path: str = "") -> None:
     """:func:`refuse` unless ``ok``."""
     if not ok:
         refuse(problem, fix, path)
+
+
+def one_of(names: Iterable[str] | Callable[[], Iterable[str]], what: str, extra: tuple[str, ...] = ()) -> Any:
+    """A field's annotation metadata: the value must be one of ``names`` (a callable is asked at each validation,
+    so a registry may grow) or ``extra``; else :func:`known`'s refusal. Use as ``Annotated[Str, one_of(...)]``."""
+
+    def _check(value: str) -> str:
+        known(value, names() if callable(names) else names, what, extra)
+        return value
+
+    return AfterValidator(_check)
+
+
+def in_unit(key: str, example: float, *, zero: bool = False) -> Any:
+    """A field's annotation metadata: the value must lie in (0, 1) (``[0, 1)`` with ``zero``); the fix suggests
+    ``key: example``. Use as ``Annotated[Float, in_unit(...)]``."""
+    low = "[0" if zero else "(0"
+
+    def _check(value: float) -> float:
+        check((0 <= value if zero else 0 < value) and value < 1, f"must be in {low}, 1), got {value}",
+              f"set `{key}: {example}`")
+        return value
+
+    return AfterValidator(_check)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import field
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from nas.config._schema import Float, Int, Str, check, known, section
+from nas.config._schema import Float, Int, Str, check, in_unit, known, section
 from nas.config.names import registered
 
 
@@ -19,7 +19,7 @@ class DataConfig:
     name: Str = "digits"
     seed: Int = Field(0, ge=0)
     batch_size: Int = Field(64, ge=1)
-    val_fraction: Float = 0.2
+    val_fraction: Annotated[Float, in_unit("val_fraction", 0.2)] = 0.2
     test_fraction: Float = 0.2
     data_dir: Str | None = None
     options: dict[Str, Any] = field(default_factory=dict)
@@ -30,12 +30,6 @@ class DataConfig:
         if ":" not in name:
             known(name, registered("dataset"), "dataset")
         return name
-
-    @field_validator("val_fraction", mode="after")
-    @classmethod
-    def _val(cls, v: float) -> float:
-        check(0 < v < 1, f"must be in (0, 1), got {v}", "set `val_fraction: 0.2`")
-        return v
 
     @model_validator(mode="after")
     def _leaves_training_data(self) -> DataConfig:

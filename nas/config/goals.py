@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import ValidationError, field_validator, model_validator
 
-from nas.config._schema import Float, Str, check, known, refuse, section
+from nas.config._schema import Float, Str, check, one_of, refuse, section
 from nas.config.objectives import METRICS, Direction
 from nas.config.translate import first_problem
 from nas.errors import did_you_mean
@@ -40,15 +40,9 @@ class Objective:
 class Constraint:
     """A hard limit on a metric: ``min <= value <= max`` (either bound may be absent), in the metric's unit."""
 
-    metric: Str
+    metric: Annotated[Str, one_of(METRICS, "metric")]
     min: Float | None = None
     max: Float | None = None
-
-    @field_validator("metric", mode="after")
-    @classmethod
-    def _metric(cls, metric: str) -> str:
-        known(metric, METRICS, "metric")
-        return metric
 
     @model_validator(mode="after")
     def _ordered(self) -> Constraint:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from typing import Annotated
 
-from nas.config._schema import Int, Str, check, known, section
+from pydantic import Field, model_validator
+
+from nas.config._schema import Int, Str, check, one_of, section
 from nas.config.names import registered
 
 PROXY_USES = ("off", "screen", "prior", "objective")
@@ -18,25 +20,13 @@ class ProxyConfig:
     proxy, or ``auto`` (synflow and naswot, the best by online Spearman ρ). A proxy is trusted only once it beats
     ``params`` on ``min_pairs`` trained trials."""
 
-    use: Str = "off"
-    name: Str = "auto"
+    use: Annotated[Str, one_of(PROXY_USES, "use")] = "off"
+    name: Annotated[Str, one_of(lambda: registered("proxy"), "proxy", extra=("auto",))] = "auto"
     candidates: Int = Field(4, ge=1)
     prior_samples: Int = Field(64, ge=1)
     prior_top: Int = Field(8, ge=1)
     min_pairs: Int = Field(5, ge=2)
     batch_size: Int = Field(64, ge=2)
-
-    @field_validator("use", mode="after")
-    @classmethod
-    def _use(cls, use: str) -> str:
-        known(use, PROXY_USES, "use")
-        return use
-
-    @field_validator("name", mode="after")
-    @classmethod
-    def _name(cls, name: str) -> str:
-        known(name, registered("proxy"), "proxy", extra=("auto",))
-        return name
 
     @model_validator(mode="after")
     def _consistent(self) -> ProxyConfig:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from nas.config._schema import Float, Int, Str, known, section
+from nas.config._schema import Float, Int, Str, one_of, section
 from nas.config.names import registered
 
 
@@ -18,7 +18,7 @@ class SearchConfig:
     works; about 9x faster per trial than sqlite here: see docs/DESIGN.md), and in memory for other tracking
     stores (no resume). ``early_stopping`` is a shorthand for ``early_stopping: {method: ...}``."""
 
-    sampler: Str = "nsga2"
+    sampler: Annotated[Str, one_of(lambda: registered("sampler"), "sampler")] = "nsga2"
     trials: Int = Field(20, ge=1)
     concurrency: Int = Field(2, ge=1)
     seed: Int = Field(0, ge=0)
@@ -29,9 +29,3 @@ class SearchConfig:
     storage: Str | None = Field(None, min_length=1)
     early_stopping: Str | None = None
     strategy: Literal["full", "one-shot"] = "full"  # one-shot: weight-sharing search (nas/config/one_shot.py)
-
-    @field_validator("sampler", mode="after")
-    @classmethod
-    def _sampler(cls, name: str) -> str:
-        known(name, registered("sampler"), "sampler")
-        return name

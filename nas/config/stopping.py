@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from typing import Annotated
 
-from nas.config._schema import Bool, Float, Int, Str, check, known, section
+from pydantic import Field, model_validator
+
+from nas.config._schema import Bool, Float, Int, Str, check, in_unit, one_of, section
 
 EARLY_STOPPING = ("none", "pareto-asha", "pareto-promote")
 
@@ -18,26 +20,14 @@ class EarlyStoppingConfig:
     compute, once ``promote_after`` trials reached the rung, among those within its first ``promote_layers``
     non-dominated layers (0: all) (:class:`nas.stopping.promote.Promoter`)."""
 
-    method: Str = "none"
+    method: Annotated[Str, one_of(EARLY_STOPPING, "method")] = "none"
     eta: Float = Field(3.0, gt=1)
     rungs: list[Int] | None = None
     grace: Int = Field(1, ge=1)
-    full_share: Float = 0.5
+    full_share: Annotated[Float, in_unit("full_share", 0.5)] = 0.5
     min_pairs: Int = Field(8, ge=2)
     promote_after: Int = Field(0, ge=0)
     promote_layers: Int = Field(3, ge=0)
-
-    @field_validator("method", mode="after")
-    @classmethod
-    def _method(cls, method: str) -> str:
-        known(method, EARLY_STOPPING, "method")
-        return method
-
-    @field_validator("full_share", mode="after")
-    @classmethod
-    def _share(cls, share: float) -> float:
-        check(0 < share < 1, f"must be in (0, 1), got {share}", "set `full_share: 0.5`")
-        return share
 
     @model_validator(mode="after")
     def _one_rung_to_promote_from(self) -> EarlyStoppingConfig:

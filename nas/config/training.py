@@ -6,11 +6,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from nas.config._schema import Bool, Float, Int, Str, check, known, refuse, section
+from nas.config._schema import Bool, Float, Int, Str, check, in_unit, one_of, refuse, section
 from nas.config.names import registered
 
 #: setting -> (smallest allowed value, whether it is allowed itself)
@@ -25,31 +25,13 @@ class TrainingConfig:
     ``max_seconds``: wall-time cap of one trial's training."""
 
     epochs: Int = Field(10, ge=1)
-    optimizer: Str = "adam"
+    optimizer: Annotated[Str, one_of(lambda: registered("optimizer"), "optimizer")] = "adam"
     lr: float | dict[str, Any] = 3e-3
     weight_decay: float | dict[str, Any] = 0.0
-    momentum: Float = 0.9
-    lr_schedule: Str = "cosine"
+    momentum: Annotated[Float, in_unit("momentum", 0.9, zero=True)] = 0.9
+    lr_schedule: Annotated[Str, one_of(lambda: registered("lr_schedule"), "lr_schedule")] = "cosine"
     amp: Bool = False
     max_seconds: Float | None = Field(None, gt=0)
-
-    @field_validator("optimizer", mode="after")
-    @classmethod
-    def _optimizer(cls, name: str) -> str:
-        known(name, registered("optimizer"), "optimizer")
-        return name
-
-    @field_validator("lr_schedule", mode="after")
-    @classmethod
-    def _schedule(cls, name: str) -> str:
-        known(name, registered("lr_schedule"), "lr_schedule")
-        return name
-
-    @field_validator("momentum", mode="after")
-    @classmethod
-    def _momentum(cls, m: float) -> float:
-        check(0 <= m < 1, f"must be in [0, 1), got {m}", "set `momentum: 0.9`")
-        return m
 
     @field_validator("lr", "weight_decay", mode="plain")
     @classmethod
