@@ -27,20 +27,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def curve(records, objectives, reference) -> list[tuple[float, float]]:
-    """(cumulative training FLOPs, hypervolume of the completed trials) after each finished trial, in end order."""
-    from nas.pareto import hypervolume
+def curve(records, objectives, reference, start_flops: float = 0.0) -> list[tuple[float, float]]:
+    """(cumulative training FLOPs from ``start_flops``, hypervolume of the completed trials) after each finished
+    trial, in end order. Search compute that trains no candidate (records numbered < 0, e.g. a one-shot
+    supernet's training) is left to ``start_flops``."""
+    from nas.pareto import hypervolume_curve
 
-    spent, done, out = 0.0, [], []
-    for r in sorted((r for r in records if r.status in ("complete", "pruned", "failed")), key=lambda r: r.end_time):
-        spent += r.metrics.get("train_flops", 0.0)
-        if r.status == "complete":
-            done.append(r.metrics)
-        out.append((spent, hypervolume(done, objectives, reference)))
-    return out
+    ended = sorted((r for r in records if r.number >= 0 and r.status in ("complete", "pruned", "failed")),
+                   key=lambda r: r.end_time)
+    steps = [(r.metrics.get("train_flops", 0.0), r.metrics if r.status == "complete" else None) for r in ended]
+    return hypervolume_curve(steps, objectives, reference, start=start_flops)
 
 
 def compute_to_reach(points: list[tuple[float, float]], target: float) -> float | None:
+    """The first cost on ``points`` at which the hypervolume reaches ``target`` (None if never)."""
     return next((c for c, hv in points if hv >= target), None)
 
 

@@ -36,24 +36,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import early_stopping  # noqa: E402
 
 
 def curve(records, objectives, reference, start_flops: float = 0.0) -> list[tuple[float, float]]:
-    """(cumulative compute FLOPs, HV of the completed trials) after each finished trial, in end order."""
-    from nas.pareto import hypervolume
-
-    spent, done, out = start_flops, [], [(start_flops, 0.0)]
-    for r in sorted((r for r in records if r.number >= 0 and r.status in ("complete", "pruned", "failed")),
-                    key=lambda r: r.end_time):
-        spent += r.metrics.get("train_flops", 0.0)
-        if r.status == "complete":
-            done.append(r.metrics)
-        out.append((spent, hypervolume(done, objectives, reference)))
-    return out
-
-
-def reach(points: list[tuple[float, float]], target: float) -> float | None:
-    return next((c for c, hv in points if hv >= target), None)
+    """(cumulative compute FLOPs, HV of the completed trials) from (start_flops, 0) on, after each finished trial."""
+    return [(start_flops, 0.0), *early_stopping.curve(records, objectives, reference, start_flops)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             row[f"{tag}full_hv"] = full_hv
             for name, recs, start in (("asha", asha.records, 0.0), ("one_shot", one.records, pre)):
                 c = curve(recs, objectives, reference, start)
-                r95 = reach(c, 0.95 * full_hv) if full_hv > 0 else None
+                r95 = early_stopping.compute_to_reach(c, 0.95 * full_hv) if full_hv > 0 else None
                 row.update({f"{tag}{name}_hv_ratio": c[-1][1] / full_hv if full_hv > 0 else None,
                             f"{tag}{name}_to95_ratio": None if r95 is None else r95 / full_c})
                 row[f"{name}_compute_ratio"] = c[-1][0] / full_c

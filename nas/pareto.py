@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import moocore
@@ -63,6 +63,31 @@ def hypervolume(
     if not keep.any():
         return 0.0
     return float(moocore.hypervolume(loss[keep], ref=ref))
+
+
+def hypervolume_curve(
+    steps: Iterable[tuple[float, Mapping[str, Any] | None]],
+    objectives: Sequence[tuple[str, Direction]],
+    reference: Mapping[str, float],
+    *,
+    start: float = 0.0,
+    at: Container[int] | None = None,
+) -> list[tuple[float, float]]:
+    """The hypervolume-vs-compute curve: ``(cumulative cost, hypervolume of the rows so far)`` after each step.
+
+    A step is ``(its cost, its row)``, the row None when the step adds no point (stopped, failed); costs accumulate
+    from ``start``, in the caller's unit. ``at``: the step indices to evaluate at (default every step). Only the
+    front is kept between steps, so the cost per step is that of the front, not of the history.
+    """
+    spent, front, out = start, [], []
+    for i, (cost, row) in enumerate(steps):
+        spent += cost
+        if row is not None:
+            candidates = [*front, row]
+            front = [r for r, keep in zip(candidates, pareto_mask(candidates, objectives), strict=True) if keep]
+        if at is None or i in at:
+            out.append((spent, hypervolume(front, objectives, reference)))
+    return out
 
 
 #: headroom past the largest value seen of a minimized cost: sampled values (a few architectures) need more

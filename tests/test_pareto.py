@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nas.pareto import hypervolume, pareto_mask, pareto_ranks, parse_where, select
+from nas.pareto import hypervolume, hypervolume_curve, pareto_mask, pareto_ranks, parse_where, select
 
 OBJ = [("acc", "maximize"), ("mflops", "minimize")]
 ROWS = [
@@ -27,6 +27,16 @@ def test_hypervolume_by_hand():
     # a row beyond the reference contributes nothing: only (0.8, 2) and (0.9, 10) fit under mflops 15
     # [2,10) 0.8*8 = 6.4; [10,15) 0.9*5 = 4.5
     assert hypervolume(ROWS, OBJ, {"acc": 0.0, "mflops": 15.0}) == pytest.approx(10.9)
+
+
+def test_hypervolume_curve_accumulates_cost_and_keeps_the_front():
+    ref = {"acc": 0.0, "mflops": 30.0}
+    # row 0 alone: 0.9 * 20 = 18; a failed step (None) costs but adds nothing; the dominated row adds nothing
+    steps = [(2.0, ROWS[0]), (1.0, None), (2.0, ROWS[1]), (2.0, ROWS[2]), (2.0, ROWS[3])]
+    curve = hypervolume_curve(steps, OBJ, ref, start=10.0)
+    assert [c for c, _ in curve] == [12.0, 13.0, 15.0, 17.0, 19.0]
+    assert [hv for _, hv in curve] == pytest.approx([18.0, 18.0, 18.0 + 0.8 * 8, 18.0 + 0.8 * 8, 24.9])
+    assert hypervolume_curve(steps, OBJ, ref, at={1, 4}) == [(3.0, pytest.approx(18.0)), (9.0, pytest.approx(24.9))]
 
 
 def test_hypervolume_edge_cases():

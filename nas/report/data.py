@@ -17,7 +17,7 @@ import numpy as np
 
 from nas.cost.breakeven import BreakEvenRow
 from nas.cost.ledger import SearchBill
-from nas.pareto import hypervolume, pareto_mask
+from nas.pareto import hypervolume_curve, pareto_mask
 from nas.report.scaling import ScalingReport, best_so_far, fit_trials
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,11 @@ def hypervolume_history(rows: Sequence[Mapping[str, Any]], objectives: Sequence[
     ordered = sorted(rows, key=lambda r: r.get("trial", 0) if isinstance(r.get("trial"), int) else 0)
     if not ordered:
         return []
-    spent = np.cumsum([_finite(r, "train_flops") or 0.0 for r in ordered])
     names = [n for n, _ in objectives]
-    at = sorted({int(i) for i in np.linspace(0, len(ordered) - 1, min(points, len(ordered)))})
-    out = []
-    for i in at:
-        done = complete_rows(ordered[: i + 1], names)
-        out.append((float(spent[i]), hypervolume(done, objectives, reference)))
-    return out
+    done = {id(r) for r in complete_rows(ordered, names)}
+    at = {int(i) for i in np.linspace(0, len(ordered) - 1, min(points, len(ordered)))}
+    steps = [(_finite(r, "train_flops") or 0.0, r if id(r) in done else None) for r in ordered]
+    return hypervolume_curve(steps, objectives, reference, at=at)
 
 
 def scaling_entries(reports: Mapping[str, ScalingReport]) -> dict[str, dict[str, Any]]:
