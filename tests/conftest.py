@@ -16,6 +16,19 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 
+def write_experiment(folder: Path, name: str, **sections) -> Path:
+    """``folder/exp.yaml``: the tiny CNN space on digits (seed 0, batch 64), MLflow in ``folder/mlflow.db``
+    (experiment ``name``); each of ``sections`` replaces its default section whole."""
+    import yaml
+
+    doc = {"name": name, "space": str(FIXTURES / "tiny_cnn.yaml"),
+           "data": {"name": "digits", "seed": 0, "batch_size": 64},
+           "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}", "experiment": name}, **sections}
+    path = folder / "exp.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """A real local Ray cluster, shared by the end-to-end tests of one session."""

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-import yaml
-from conftest import FIXTURES
+from conftest import write_experiment
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
@@ -27,18 +26,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _experiment(tmp_path: Path, **sections) -> Path:
-    doc = {
-        "name": "cheap",
-        "space": str(FIXTURES / "tiny_cnn.yaml"),
-        "data": {"name": "digits", "seed": 0, "batch_size": 64},
-        "training": {"epochs": 4, "lr": 0.01},
-        "search": {"sampler": "tpe", "trials": 10, "concurrency": 2, "seed": 5},
-        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "cheap"},
-        **sections,
-    }
-    path = tmp_path / "exp.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return write_experiment(tmp_path, "cheap", **{"training": {"epochs": 4, "lr": 0.01},
+                                                  "search": {"sampler": "tpe", "trials": 10, "concurrency": 2,
+                                                             "seed": 5}, **sections})
 
 
 @pytest.fixture(scope="module")

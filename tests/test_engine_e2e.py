@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import write_experiment
 from mlflow import MlflowClient
 
 from nas.config.experiment import load_experiment
@@ -21,18 +22,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def _experiment(tmp_path: Path, space: Path, **sections) -> Path:
-    doc = {
-        "name": "engine",
-        "space": str(space),
-        "data": {"name": "digits", "seed": 0, "batch_size": 64},
-        "training": {"epochs": 4, "lr": 0.01},
-        "search": {"sampler": "random", "trials": 8, "concurrency": 1, "seed": 2},
-        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "engine"},
-        **sections,
-    }
-    path = tmp_path / "exp.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return write_experiment(tmp_path, "engine", **{"space": str(space), "training": {"epochs": 4, "lr": 0.01},
+                                                   "search": {"sampler": "random", "trials": 8, "concurrency": 1,
+                                                              "seed": 2}, **sections})
 
 
 def test_a_repeated_architecture_is_not_retrained(tmp_path, ray_cluster):

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
-from conftest import FIXTURES
+from conftest import write_experiment
 from mlflow import MlflowClient
 
 import nas
@@ -28,19 +27,10 @@ MFLOPS_MAX = 0.1  # the tiny space spans ~0.01-0.6 MFLOPs, so some samples break
 
 
 def _experiment(tmp_path: Path, **search) -> Path:
-    doc = {
-        "name": "e2e",
-        "space": str(FIXTURES / "tiny_cnn.yaml"),
-        "data": {"name": "digits", "seed": 0, "batch_size": 64},
-        "objectives": [{"name": "val_accuracy", "direction": "maximize"}, {"name": "mflops", "direction": "minimize"}],
-        "constraints": {"mflops": {"max": MFLOPS_MAX}},
-        "training": {"epochs": 3, "lr": 0.01},
-        "search": {"sampler": "nsga2", "trials": 6, "concurrency": 2, "seed": 3, **search},
-        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "e2e"},
-    }
-    path = tmp_path / "exp.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return write_experiment(
+        tmp_path, "e2e", constraints={"mflops": {"max": MFLOPS_MAX}}, training={"epochs": 3, "lr": 0.01},
+        objectives=[{"name": "val_accuracy", "direction": "maximize"}, {"name": "mflops", "direction": "minimize"}],
+        search={"sampler": "nsga2", "trials": 6, "concurrency": 2, "seed": 3, **search})
 
 
 @pytest.fixture(scope="module")
