@@ -53,7 +53,7 @@ CASES = {
 
 @pytest.mark.parametrize("kind", list(CASES))
 def test_failing_trials_are_recorded_and_the_search_goes_on(kind, tmp_path, ray_cluster):
-    extra = {"max_seconds": 15.0} if kind == "slow" else {}  # slow mode sleeps 2 s per batch; ok trials take ~1 s
+    extra = {"max_seconds": 6.0} if kind == "slow" else {}  # slow mode sleeps 2 s per batch; ok trials take ~1 s
     exp = _search(tmp_path, kind, **extra)
     result = run_search(exp, storage_path=str(tmp_path / "ray"))
     failed = [r for r in result.records if r.status == "failed"]

@@ -21,7 +21,7 @@ from nas.space import Space, load_space
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "benchmarks" / "data" / "nb201" / "nb201_cifar10.csv"
-SAMPLED_ROWS = 200
+SAMPLED_ROWS = 80
 TOLERANCE = 0.02
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
@@ -58,7 +58,7 @@ def test_weight_free_ops_cost_nothing() -> None:
     assert sum(p.numel() for p in cell.parameters()) == 0
 
 
-@pytest.mark.slow  # ~30 s: 200 models of 17 cells at 32x32, 126 distinct FLOP counts
+@pytest.mark.slow  # ~12 s: 80 random models of 17 cells at 32x32
 def test_flops_and_params_match_the_table(table: pd.DataFrame, space: Space) -> None:
     rows = table.sample(n=SAMPLED_ROWS, random_state=0)
     flops_by_key: dict[tuple[str, ...], float] = {}
