@@ -46,7 +46,7 @@ def open_builder(name: str):
     """Register, for the block, a builder that takes any parameter (for space tests that need no real model)."""
     from torch import nn
 
-    from nas.builders.registry import register_builder, unregister_builder
+    from nas.space.registry import register_builder, unregister_builder
 
     unregister_builder(name)
 

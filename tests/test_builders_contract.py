@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from nas.builders import build
-from nas.builders.registry import builder_names
 from nas.profile import count_flops
 from nas.space import Space, load_space
+from nas.space.registry import builder_names
 
 SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
 SAMPLE_SEEDS = (0, 1, 2)

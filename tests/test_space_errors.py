@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from nas.builders.registry import register_builder, unregister_builder
 from nas.space import SpaceError, load_space, parse_space
+from nas.space.registry import register_builder, unregister_builder
 
 BROKEN = Path(__file__).parent / "broken_spaces"
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from torch import nn
 
-from nas.builders.registry import register_builder, unregister_builder
 from nas.space import Dimension, Space, SpaceError, parse_space
+from nas.space.registry import register_builder, unregister_builder
 
 BUILDER = "_space_sampling"
 HOOKED = "_space_sampling_hooked"

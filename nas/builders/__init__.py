@@ -1,7 +1,7 @@
 """Model builders: ``build(space, params)`` turns a search space and a flat params dict into an ``nn.Module``.
 
 Importing this package registers the built-in builders ``mlp``, ``cnn`` and ``nb201`` in
-:mod:`nas.builders.registry`.
+:mod:`nas.space.registry`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from nas.builders import cnn, mlp, nb201  # noqa: F401  (registers the built-in builders)
-from nas.builders.registry import get_builder
 from nas.space.errors import SpaceError
+from nas.space.registry import get_builder
 
 if TYPE_CHECKING:
     from nas.space import Space

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from nas.builders._blocks import BLOCKS, Geometry, conv_bn
 from nas.builders._common import check_dropout, check_positive_int, check_shape, lookup, make_activation
-from nas.builders.registry import register_builder
+from nas.space.registry import register_builder
 
 _DEFAULT_BLOCK: dict[str, Any] = {"type": "conv", "kernel": 3}
 

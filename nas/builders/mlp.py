@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from torch import nn
 
 from nas.builders._common import check_dropout, check_positive_int, check_shape, lookup, make_activation
-from nas.builders.registry import register_builder
+from nas.space.registry import register_builder
 
 #: Normalization name -> factory ``f(width) -> module or None`` (None: no layer).
 NORMS: dict[str, Callable[[int], nn.Module | None]] = {

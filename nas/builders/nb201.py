@@ -22,7 +22,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from nas.builders._common import check_positive_int, check_shape, lookup
-from nas.builders.registry import register_builder
+from nas.space.registry import register_builder
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: The six edges in the official string order: node 1 <- 0; node 2 <- 0, 1; node 3 <- 0, 1, 2.

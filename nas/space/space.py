@@ -9,11 +9,11 @@ from typing import Any
 
 from optuna.trial import BaseTrial
 
-from nas.builders.registry import get_builder
 from nas.space import count, sample
 from nas.space.dims import Dimension
 from nas.space.errors import SpaceError
 from nas.space.hashing import space_hash
+from nas.space.registry import get_builder
 from nas.space.toplevel import parse_top
 from nas.space.tree import Group
 from nas.space.yamlio import line_of, read_yaml

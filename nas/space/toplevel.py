@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nas.builders.registry import BuilderImportError, BuilderSpec, builder_names, get_builder
 from nas.space.dims import is_int
 from nas.space.errors import SpaceError, join, options_hint
 from nas.space.parse import check_keys, parse_fields
+from nas.space.registry import BuilderImportError, BuilderSpec, builder_names, get_builder
 from nas.space.tree import Group
 
 TOP_KEYS = ("builder", "input_shape", "num_classes", "description", "params", "compression")

@@ -47,7 +47,7 @@ class UntrustedCodeError(ConfigError):
 def check_builder(builder: str, *, trust_code: bool, source: str) -> None:
     """Refuse to rebuild a model whose space names a ``module:function`` builder that is not registered, unless
     ``trust_code``: importing it would run code the artifact ``source`` names. Built-in names always pass."""
-    from nas.builders.registry import builder_names
+    from nas.space.registry import builder_names
 
     if not trust_code and ":" in builder and builder not in builder_names():
         raise UntrustedCodeError(source, "builder", f"the builder {builder!r} is code named by the artifact: "

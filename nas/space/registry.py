@@ -149,6 +149,10 @@ def builder_names() -> list[str]:
     return sorted(n for n in _BUILDERS if ":" not in n)
 
 
+#: the package whose import registers the built-in builders (mlp, cnn, nb201): loaded by name on first use, as
+#: a plugin would be, so the space layer never imports the (higher) builders layer
+BUILTIN_PACKAGE = "nas.builders"
+
+
 def _load_builtin() -> None:
-    # Importing the package registers the built-in builders (mlp, cnn, nb201) exactly once.
-    import nas.builders  # noqa: F401
+    importlib.import_module(BUILTIN_PACKAGE)  # registers the built-ins exactly once (a module imports once)
