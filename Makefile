@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch keeps the set-up small; override with TORCH_SPEC=torch for a CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 CONSTRAINTS := requirements/constraints.txt
-PYTEST := $(PY) -m pytest -q --durations=20
+# Two workers (pytest-xdist), a test file per worker at a time: e2e tests spend much of their time waiting on
+# drivers, servers and Ray, which the other worker fills. Each worker starts its own local Ray.
+PYTEST := $(PY) -m pytest -q --durations=20 -n 2 --dist loadfile
 
 .PHONY: setup demo test test-fast lint constraints clean cluster-demo
 

@@ -125,15 +125,17 @@ def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resum
 
     from searchcheck import check_invariants, cli, finish, finished_trials, parent_run, wait_for, write_search
 
-    write_search(tmp_path, trials=10, epochs=25)
+    write_search(tmp_path, trials=6, epochs=25)
     proc = cli(tmp_path)
     try:
-        wait_for(lambda: finished_trials(tmp_path) >= 1, 300, proc, "a finished trial")
+        # the lease's holder file exists once the driver holds the run (its parent run exists)
+        wait_for(lambda: any((tmp_path / "nas_studies").glob("*.lease.holder")), 300, proc, "the lease")
         run_id = parent_run(tmp_path).info.run_id
-        second = cli(tmp_path, "--resume", run_id)
+        second = cli(tmp_path, "--resume", run_id)  # while the first trials train
         rc, err = finish(second, 300)
         assert rc == 2, err[-2000:]
         assert "being driven by another process" in err and f"pid {proc.pid}" in err
+        wait_for(lambda: finished_trials(tmp_path) >= 1, 300, proc, "a finished trial")
         proc.send_signal(signal.SIGINT)  # as `kill -INT`: the driver only
         rc, err = finish(proc, 300)
     finally:
@@ -161,7 +163,7 @@ def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resum
     from nas.config.experiment import load_experiment as load
 
     run_search(load(tmp_path / "exp.yaml"), resume=run_id, storage_path=str(tmp_path / "nas_runs"))
-    check_invariants(tmp_path, run_id, planned=10)
+    check_invariants(tmp_path, run_id, planned=6)
 
 
 def test_time_budget_records_the_trials_in_flight(tmp_path, ray_cluster):
