@@ -168,7 +168,7 @@ def window_parts(a: dict[str, Any], b: dict[str, Any], loop_cpu_s: float, period
 
 def experiment(tmp: Path, concurrency: int, trials: int, cpus: float) -> Path:
     space = {"builder": "nas.testing.faults:faulty", "input_shape": [1, 8, 8], "num_classes": 10,
-             "params": {"width": {"type": "int", "low": 4, "high": 64}, "mode": "sleep"}}
+             "params": {"width": {"type": "int", "low": 4, "high": 1024}, "mode": "sleep"}}  # 1021 architectures
     (tmp / "space.yaml").write_text(yaml.safe_dump(space))
     doc = {"name": f"control-plane-{concurrency}", "space": "space.yaml", "data": {"name": "digits", "batch_size": 128},
            "objectives": [{"name": "val_accuracy", "direction": "maximize"},
@@ -200,6 +200,9 @@ def run_level(concurrency: int, trials: int, cpus: float, clock: LoopClock, writ
         result = run_search(exp, storage_path=str(Path(d, "ray")), on_update=on_update, register_models=False)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     done = [r for r in result.records if r.status == "complete"]
+    if "end" not in snaps:
+        raise RuntimeError(f"concurrency {concurrency}: the search ended after {len(result.records)} of {trials} "
+                           f"trials ({result.state.stop_reason}); no steady window to measure")
     (n0, w0, l0, p0, a), (n1, w1, l1, p1, b) = snaps["start"], snaps["end"]
     n = max(1, n1 - n0)
     parts = window_parts(a, b, l1 - l0, p1 - p0)
