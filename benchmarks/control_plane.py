@@ -26,7 +26,7 @@ Each level runs ``max(min-trials, trials-per-slot x concurrency)`` trials: 128 a
 2 per slot (a trial is ~12 batches, ~0.3 s of sleep), which finishes in minutes; 4 per slot did not finish in 30
 minutes on the overloaded 2-core box.
 
-A level is skipped (and said so) when the machine lacks the memory for that many Ray workers (~0.15 GB each).
+A level is skipped (and said so) when the machine lacks the memory for that many Ray workers (~0.3 GB each).
 Results are written to benchmarks/results/control_plane.{json,md} with the stamp of benchmarks/_stamp.py (commit,
 exact command, machine, date, load average at start and end), after every level.
 """
@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._stamp import RESULTS, Stamp, write_results  # noqa: E402
 
-WORKER_GB = 0.15  # measured: ~110 MB resident per Ray worker with torch loaded
+WORKER_GB = 0.3  # measured: ~0.27 GB resident per Ray worker running a trial (Ray's memory monitor)
 #: the search loop's methods Tune's controller calls (nas.search.backends.base.Observer)
 OBSERVER_METHODS = ("propose", "on_trial_start", "on_epoch", "should_stop", "on_trial_complete",
                     "on_trial_pruned", "on_trial_failed", "on_trial_node")
