@@ -143,6 +143,32 @@ def test_log_model_on_a_fast_run(tracker: SearchTracker, tmp_path: Path) -> None
     assert client.get_model_version_by_alias("nas-fast", "best").version == versions[-1]
 
 
+def test_parent_run_batches_leave_the_client_rows(tracker: SearchTracker, tmp_path: Path, monkeypatch) -> None:
+    """Progress metrics and tags on a run (``_batch`` without params) go in one transaction on sqlite: the same
+    rows as the client's ``log_batch``, latest metrics included."""
+    monkeypatch.setattr("nas.tracking.tracker._now_ms", lambda: 1_700_000_000_000)  # the same timestamps
+    ids = []
+    for fast in (True, False):
+        rid = MlflowClient(tracker.uri).create_run(tracker.experiment_id, run_name="r").info.run_id
+        saved = tracker._runs
+        tracker._runs = saved if fast else None
+        try:
+            for step in (1, 2, 2):
+                tracker._batch(rid, metrics={"hypervolume": 0.5 * step, "trials_finished": step, "nan": math.nan},
+                               step=step)
+            tracker._batch(rid, tags={"nas.pareto_trials": "1,2", "nas.repeats": 0})
+            tracker._batch(rid, tags={"nas.pareto_trials": "1,2,5"})  # replaced, not added
+        finally:
+            tracker._runs = saved
+        ids.append(rid)
+    fast_rows, slow_rows = (_rows(tmp_path / "mlflow.db", rid) for rid in ids)
+    for rows in (fast_rows, slow_rows):
+        rows.pop("runs")  # created alike; artifact URIs differ by run id only
+    assert fast_rows == slow_rows
+    assert len(fast_rows["metrics"]) == 6 and len(fast_rows["latest_metrics"]) == 3
+    assert [r for r in fast_rows["tags"] if "nas.pareto_trials" in r] == [("nas.pareto_trials", "1,2,5", "<id>")]
+
+
 def test_deleted_experiment_is_refused(tracker: SearchTracker) -> None:
     MlflowClient(tracker.uri).delete_experiment(tracker.experiment_id)
     with pytest.raises(MlflowException, match="active"):

@@ -118,7 +118,7 @@ class SearchLoop:
     def __init__(self, exp: Experiment, space: Space, controller: Controller, tracker: Sink,
                  reference: dict[str, float], *, backend: Backend | None = None,
                  on_update: Callable[[SearchState], None] | None = None, records: list[TrialRecord] | None = None,
-                 limits: Limits | None = None, artifact_every_s: float = 5.0, plots_every_s: float = 30.0,
+                 limits: Limits | None = None, artifact_every_s: float = 5.0, plots_every_s: float = 60.0,
                  progress_every_s: float = 1.0) -> None:
         self.exp, self.space, self.controller, self.tracker = exp, space, controller, tracker
         self.reference, self.backend = reference, backend
@@ -133,8 +133,11 @@ class SearchLoop:
         self.space_yaml = Path(space.source).read_text()
         self.import_paths = [str(Path(p).resolve().parent) for p in (exp.source, space.source) if Path(p).is_file()]
         self.artifact_every_s, self._last_artifacts = artifact_every_s, 0.0
-        # a PNG costs ~0.5 s of CPU on the writer thread: plots are redrawn less often than pareto.csv
-        self.plots_every_s, self._last_plots = plots_every_s, 0.0
+        # the two PNGs cost ~0.6 s of CPU on the writer thread (a per-second cost: 10 ms per trial at one result a
+        # second, redrawn every 60 s): plots are redrawn less often than pareto.csv, the first 60 s into the search
+        self.plots_every_s, self._last_plots = plots_every_s, time.time()
+        self._written: tuple[object, ...] | None = None  # what the last deferred front artifacts showed
+        self._plotted: tuple[int, ...] | None = None  # the front the last deferred plots showed
         self.progress_every_s, self._last_progress = progress_every_s, 0.0
         self.proposed = sum(1 for r in self.records.values() if r.status != "interrupted")
         for r in self.records.values():
@@ -165,6 +168,8 @@ class SearchLoop:
         self.curve: list[Point] = []  # one point per finished trial
         self._front: list[TrialRecord] = []
         self._running_flops: dict[int, float] = {}
+        # started, not yet finished: what the budget rules bill as running (not a scan of every record)
+        self._started = {r.number: r for r in self.records.values() if r.status == "pending" and r.start_time > 0}
         for r in sorted(self.records.values(), key=lambda r: r.number):  # a resumed pareto-promote search
             if self.promoter is not None and r.status == "pruned" and RESUMED_FROM not in r.metrics:
                 self.promoter.add_stopped(r.number, {n: r.metrics.get(n, math.nan) for n, _ in self.objectives},
@@ -250,6 +255,7 @@ class SearchLoop:
 
     def on_trial_start(self, number: int) -> None:
         self.records[number].start_time = time.time()
+        self._started[number] = self.records[number]
         self.state.running += 1
         self.state.running_trials[number] = {"start": self.records[number].start_time, "epoch": 0.0}
         self.tracker.defer(self.tracker.start_trial, self.records[number])  # the UI shows it running
@@ -352,7 +358,7 @@ class SearchLoop:
     def _spent(self) -> Spent:
         per_trial = self.exp.resources.gpu or self.exp.resources.cpu
         now = time.time()
-        running = [r for r in self.records.values() if r.status == "pending" and r.start_time > 0]
+        running = [r for r in self._started.values() if r.status == "pending" and r.start_time > 0]
         device_s = self.state.trial_seconds + sum(now - r.start_time for r in running)
         flops = self.state.train_tflops * 1e12 + sum(self._running_flops.get(r.number, 0.0) for r in running)
         return Spent(train_flops=flops, device_seconds=device_s * per_trial, wall_seconds=now - self.started)
@@ -391,9 +397,13 @@ class SearchLoop:
 
     def _add_to_front(self, rec: TrialRecord) -> None:
         """Keep the front and its hypervolume up to date: a trial off the front never returns to it, so the
-        new one is compared with the front only (sets ``pareto`` on both)."""
+        new one is compared with the front only (sets ``pareto`` on both). A new trial off the front changes
+        nothing (whatever dominated a front member would be on the front itself): the hypervolume stands."""
         rows = [*self._front, rec]
         mask = pareto_mask([r.metrics for r in rows], self.objectives)
+        if not mask[-1]:
+            rec.pareto = False
+            return
         for r, m in zip(rows, mask, strict=True):
             r.pareto = m
         self._front = [r for r, m in zip(rows, mask, strict=True) if m]
@@ -422,6 +432,7 @@ class SearchLoop:
         rec.metrics.update(bill_trial(rec, self.exp.resources, self.exp.energy).as_metrics())
         self._count(rec)
         self.state.running_trials.pop(rec.number, None)
+        self._started.pop(rec.number, None)
         acc = rec.metrics.get("val_accuracy")
         if rec.status == "complete" and acc is not None and acc > self.state.best.get("val_accuracy", -1.0):
             self.state.best = {"trial": float(rec.number), "val_accuracy": float(acc),
@@ -467,7 +478,18 @@ class SearchLoop:
 
     def log_front_artifacts(self, deferred: bool = False) -> None:
         """Write pareto.csv, and pareto.png and hv_vs_compute.png at most every ``plots_every_s`` (always when not
-        deferred: the final call), on the parent run (rendered on the writer thread when deferred)."""
+        deferred: the final call), on the parent run (rendered on the writer thread when deferred).
+
+        A deferred call writes only what changed since the last one: nothing when the front and the tags are
+        the same (the same pareto.csv) and no plot is due; plots are due once the front has changed since they
+        were drawn (and ``plots_every_s`` has passed)."""
+        front_key = tuple(sorted(r.number for r in self._front))
+        key = (front_key, self.controller.stats.repeats,
+               self.controller.active_proxy() if self.exp.proxy.use != "off" else "")
+        plots_due = front_key != self._plotted and time.time() - self._last_plots >= self.plots_every_s
+        if deferred and key == self._written and not plots_due:
+            self._last_artifacts = time.time()
+            return
         done = self.completed()
         if not done:
             return
@@ -481,9 +503,13 @@ class SearchLoop:
         if self.exp.proxy.use != "off":
             tags["nas.proxy_active"] = self.controller.active_proxy()
 
-        plots = not deferred or time.time() - self._last_plots >= self.plots_every_s
+        plots = not deferred or plots_due
         if plots:
             self._last_plots = time.time()
+        if deferred:
+            self._written = key
+            if plots:
+                self._plotted = front_key
 
         def write() -> None:  # on the writer thread the front's child-run ids are already set
             files: dict[str, str | bytes] = {"pareto.csv": pareto_csv(front, self.objectives)}

@@ -12,7 +12,8 @@ As root (and where ``ip netns`` works) every Ray node runs in its own network na
 free ports. The filesystem is shared by all nodes (``storage`` plays the NFS mount that Ray Tune needs).
 
 Tear-down (``with`` block exit, ``stop()``, or at interpreter exit) kills every process this started and removes
-the namespaces; :func:`nas.testing.netns.sweep_stale` removes what a killed owner left.
+the namespaces. When the starter dies without tearing down (``kill -9``), its reaper does
+(:mod:`nas.testing.reaper`): no PostgreSQL, MLflow or Ray process outlives it by more than a few seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from nas.testing import netns
+from nas.testing.reaper import Reaper
+from nas.testing.reaper import descendants as _descendants
 from nas.testing.services import MlflowServer, Postgres, free_port, postgres_missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,24 +63,6 @@ class RayNode:
         if net is not None:
             return net.pids(self.index)
         return _descendants(self.proc.pid) if self.proc else []
-
-
-def _descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
 
 
 def _comm(pid: int) -> str:
@@ -114,6 +99,7 @@ class LocalCluster:
         self.nodes: list[RayNode] = []
         self.ray_port = 6379
         self._stopped = False
+        self.reaper: Reaper | None = None
         # the cluster's own Ray token (Ray >= 2.5x authenticates by token): not the shared ~/.ray/auth_token
         self.token_path = self.root / "ray_auth_token"
         self.token_path.write_text(secrets.token_hex(32))
@@ -168,17 +154,23 @@ class LocalCluster:
         if why:
             raise RuntimeError(why)
         atexit.register(self.stop)
+        self.reaper = Reaper(self.root / "reaper.log")  # kills what follows if this process dies without stop()
         # a plain SIGTERM would skip atexit and `with` exits alike: turn it into SystemExit so both run
         if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
         if self.net is not None:
             self.net.up()
+            self.reaper.watch(network=self.net.n, nodes=self.net.nodes)
         hosts = "127.0.0.1" + (f",{self.host_ip}" if self.net else "")
         t0 = time.perf_counter()
+        self.reaper.watch(postgres=str(self.root / "pg" / "data"))
         self.pg = Postgres(self.root / "pg", hosts=hosts).start()
         log.info("PostgreSQL up at %s:%d (%.1f s)", self.host_ip, self.pg.port, time.perf_counter() - t0)
         t0 = time.perf_counter()
         self.mlflow = MlflowServer(self.root / "mlflow", backend=self.pg.url("mlflow"), host=self.host_ip).launch()
+        assert self.mlflow.proc is not None
+        self.reaper.watch(group=self.mlflow.proc.pid)
+        log.info("MLflow server starting at %s (pid %d)", self.mlflow.uri, self.mlflow.proc.pid)
         self.storage_path.mkdir(exist_ok=True)
         for i in range(1 + self.workers):
             ip = self.net.ips[i] if self.net else "127.0.0.1"
@@ -229,6 +221,8 @@ class LocalCluster:
             with open(log_path, "ab") as out:
                 node.proc = subprocess.Popen(self._ray_argv(node), cwd=cwd, env=self.env(), stdout=out,
                                              stderr=subprocess.STDOUT, start_new_session=True)
+            if self.reaper is not None:
+                self.reaper.watch(group=node.proc.pid)
             if self._await_started(node, log_path, offset):
                 return
             log.warning("Ray node %d did not start (attempt %d of %d); see %s", node.index, attempt, tries, log_path)
@@ -323,6 +317,8 @@ class LocalCluster:
                 step()
             except Exception:
                 pass
+        if self.reaper is not None:
+            self.reaper.disarm()
         try:
             atexit.unregister(self.stop)
         except Exception:

@@ -250,8 +250,8 @@ class _OneTransactionRuns:
                     SqlTag.run_uuid == run_id, SqlTag.key.in_([t.key for t in run_tags])))
                 session.execute(insert(SqlTag.__table__),
                                 [{"run_uuid": run_id, "key": t.key, "value": t.value} for t in run_tags])
-            if rows:
-                session.execute(insert(SqlMetric.__table__), rows)
+            if rows:  # a row already there (same key, step, time, value) is kept once, as log_batch keeps it
+                session.execute(insert(SqlMetric.__table__).prefix_with("OR IGNORE", dialect="sqlite"), rows)
                 keys = sorted({r["key"] for r in rows})
                 latest = {r.key: {"run_uuid": run_id, "key": r.key, "value": r.value, "timestamp": r.timestamp,
                                   "step": r.step, "is_nan": r.is_nan}
@@ -617,6 +617,10 @@ class SearchTracker:
         p = [Param(k, _param_value(v)) for k, v in (params or {}).items()]
         m = list(metric_list or []) + [Metric(k, float(v), ts, step) for k, v in (metrics or {}).items()]
         t = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        if self._runs is not None and not p and len(m) <= _MAX_METRICS and len(t) <= _MAX_TAGS:
+            # sqlite: tags and metrics in one transaction, the rows log_batch leaves (~2 ms, not ~15)
+            self._runs.append(run_id, tags={x.key: x.value for x in t}, metrics=m)
+            return
         # One request when everything fits MLflow's per-batch limits, else as few as the limits allow.
         p_chunks, t_chunks, m_chunks = list(_chunks(p, _MAX_PARAMS)), list(_chunks(t, _MAX_TAGS)), list(_chunks(m, _MAX_METRICS))
         for i in range(max(len(p_chunks), len(t_chunks), len(m_chunks))):

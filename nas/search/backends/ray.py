@@ -40,10 +40,12 @@ from nas.training.trial import SNAPSHOT_FILE, TrialSpec, cached_splits, run_tria
 log = logging.getLogger(__name__)
 
 # Tune's own CSV/JSON/TensorBoard loggers and console reporter duplicate what MLflow records and cost time per
-# result; the snapshot warning fires on every short trial. Set by init_ray (never at import); users can still
-# override these from the environment.
+# result; the snapshot warning fires on every short trial. Tune's experiment snapshot (every trial's state, for
+# Tuner.restore, which nas never uses: a resume rebuilds from the Optuna study) is written every 10 s or more by
+# default, a cost that grows with the number of trials; here every 10 min (and at the end). Set by init_ray
+# (never at import); users can still override these from the environment.
 TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0",
-            "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+            "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0", "TUNE_GLOBAL_CHECKPOINT_S": "600"}
 
 FINAL_KEY = "nas_final"
 FAILED_KEY = "nas_failed"
