@@ -158,8 +158,10 @@ class MlflowServer:
                 "--host", self.host, "--port", str(self.port), "--workers", "1",
                 "--allowed-hosts", "*"]  # clients reach it by the bridge's IP, not localhost
         log = open(self.root / "mlflow-server.log", "ab")  # noqa: SIM115 (the server owns it while it runs)
+        # nas runs no MLflow server jobs: without them the server does not start its ~8 huey worker processes
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     cwd=self.root)
+                                     cwd=self.root, env=env)
         log.close()
         return self
 
