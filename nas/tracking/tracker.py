@@ -819,5 +819,19 @@ def download_model_uri(uri: str, dst: str, tracking_uri: str) -> str:
 
 
 def download_model_dir(client: MlflowClient, trial_run_id: str, dst: str) -> str:
-    """Download a logged Pareto model folder; returns its local path."""
-    return client.download_artifacts(trial_run_id, MODEL_DIR, dst)
+    """Download a logged Pareto model folder; returns its local path. ConfigError naming the run when the
+    folder is not in the tracking store (its weights were gone when the search finished, or were deleted)."""
+    try:
+        return client.download_artifacts(trial_run_id, MODEL_DIR, dst)
+    except (MlflowException, OSError) as e:
+        error = e.message if isinstance(e, MlflowException) else str(e)
+    tags = client.get_run(trial_run_id).data.tags
+    trial, search = tags.get("nas.trial_number", "?"), tags.get(TAG_SEARCH, "?")
+    gone = tags.get("nas.model_missing")
+    why = (f"its weights were gone from {gone} when the search finished (nas_runs/ removed before a resume?), so "
+           "the model was never logged" if gone else f"the tracking store has no {MODEL_DIR}/ folder for it ({error})")
+    raise ConfigError("RUN_ID", "", f"the Pareto model of trial {trial} of search {search} (child run "
+                      f"{trial_run_id}) cannot be loaded: {why}",
+                      f"load another Pareto model (`nas pareto {search}` lists them; choose with --trial or "
+                      "--rank), or train this one again with a new search; keep nas_runs/ until a search has "
+                      "finished") from None
