@@ -108,6 +108,30 @@ def study_of(folder: Path, run_id: str) -> optuna.Study:
                              storage=open_storage(str(folder / "nas_studies" / f"{run_id}.journal")))
 
 
+def live_runs(folder: Path, name: str = "durable") -> dict[int, str]:
+    """Trial number -> run id of the child runs now RUNNING with at least one epoch logged (trials in flight)."""
+    try:
+        client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            return {}
+        runs = client.search_runs([exp.experiment_id], "tags.`nas.kind` = 'trial' and attributes.status = 'RUNNING'")
+    except Exception:  # the store is being created
+        return {}
+    return {int(r.data.tags["nas.trial_number"]): r.info.run_id for r in runs
+            if any(k.startswith("epoch/") for k in r.data.metrics)}
+
+
+def deleted_children(folder: Path, run_id: str, name: str = "durable") -> list[int]:
+    """Trial numbers of the search's deleted child runs (MLflow deletes softly: they stay in the store)."""
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(name)
+    runs = client.search_runs([exp.experiment_id], f"tags.`nas.search_run_id` = '{run_id}'", ViewType.DELETED_ONLY)
+    return sorted(int(r.data.tags["nas.trial_number"]) for r in runs)
+
+
 def check_invariants(folder: Path, run_id: str, *, planned: int, name: str = "durable") -> dict[str, Any]:
     """Assert the run's durable invariants; returns a few figures for the caller."""
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
@@ -119,6 +143,10 @@ def check_invariants(folder: Path, run_id: str, *, planned: int, name: str = "du
     children = client.search_runs([exp.experiment_id], f"tags.`nas.search_run_id` = '{run_id}'")
     numbers = [int(c.data.tags["nas.trial_number"]) for c in children]
     assert len(numbers) == len(set(numbers)), "a trial number twice in MLflow"
+    flat = sorted(int(c.data.tags["nas.trial_number"]) for c in children
+                  if c.data.tags.get("nas.status") in ("complete", "pruned")
+                  and not any(k.startswith("epoch/") for k in c.data.metrics))
+    assert not flat, f"child runs of trained trials {flat} have no per-epoch metrics"
     study = study_of(folder, run_id)
     trials = [t for t in study.trials if t.user_attrs.get("nas_status") not in ("infeasible", "screened")]
     assert {t.number for t in trials} == set(numbers), "MLflow children != Optuna trials"

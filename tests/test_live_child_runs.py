@@ -39,3 +39,40 @@ def test_child_run_is_running_from_the_start_and_completed_in_place(path, tmp_pa
     assert run.data.metrics["epoch/val_accuracy"] == 0.7  # the latest epoch's value
     assert len(client.get_metric_history(rid, "epoch/val_accuracy")) == 2  # not logged twice
     assert [r.info.run_id for r in trial_runs(client, client.get_run(tracker.run_id))] == [rid]
+
+
+@pytest.mark.parametrize("writer", ["one transaction", "client"])
+def test_a_dead_drivers_live_run_is_completed_not_written_twice(tmp_path, writer: str) -> None:
+    """A trial running when its driver died has a RUNNING child run with the epochs logged so far. The next driver
+    adopts it: it ends that run with the record's status, adds the epochs it lacks, and never writes a second run
+    nor deletes one (seen before: the live run deleted, softly, and a new one written; every reader listed both)."""
+    from mlflow.entities import ViewType
+
+    tracker = SearchTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "live", write_delay_s=0.0)
+    tracker.start("search", params={}, tags={}, texts={})
+    live = TrialRecord(number=7, params={"width": 8}, training={"lr": 0.01}, profile={"mflops": 0.5},
+                       start_time=time.time())
+    rid = tracker.start_trial(live)
+    tracker.log_epoch(7, {"epoch": 1, "val_accuracy": 0.8, "val_loss": 0.5})
+    # the next driver, on the same parent run
+    again = SearchTracker(tracker.uri, "live")
+    again.run_id = tracker.run_id
+    if writer == "client":
+        again._runs = None
+    assert again.logged_trials() == {}
+    rec = TrialRecord(number=7, params={"width": 8}, training={"lr": 0.01}, profile={"mflops": 0.5},
+                      status="interrupted", reason="interrupted: the driver stopped",
+                      metrics={"mflops": 0.5, "val_accuracy": 0.9}, start_time=live.start_time, end_time=time.time(),
+                      history=[{"epoch": 1, "val_accuracy": 0.8, "val_loss": 0.5},
+                               {"epoch": 2, "val_accuracy": 0.9, "val_loss": 0.4}])
+    assert again.log_trial(rec) == rid
+    client = MlflowClient(tracker.uri)
+    parent = client.get_run(tracker.run_id)
+    assert [r.info.run_id for r in trial_runs(client, parent)] == [rid]
+    every = client.search_runs([parent.info.experiment_id], "tags.`nas.kind` = 'trial'", ViewType.ALL)
+    assert [r.info.run_id for r in every] == [rid], "a run deleted and written again"
+    run = client.get_run(rid)
+    assert run.info.status == "KILLED" and run.data.tags["nas.status"] == "interrupted"
+    assert sorted(m.step for m in client.get_metric_history(rid, "epoch/val_accuracy")) == [1, 2]
+    assert run.data.metrics["val_accuracy"] == 0.9
+    assert again.logged_trials() == {7: rid}

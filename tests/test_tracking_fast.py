@@ -111,6 +111,14 @@ def test_resume_sees_fast_runs_as_logged(tracker: SearchTracker) -> None:
     assert tracker.logged_trials() == ids
 
 
+def test_deleted_child_runs_are_not_listed(tracker: SearchTracker) -> None:
+    ids = [tracker.log_trial(_record(n)) for n in (8, 9)]
+    client = MlflowClient(tracker.uri)
+    client.delete_run(ids[0])
+    assert [r.info.run_id for r in trial_runs(client, client.get_run(tracker.run_id))] == [ids[1]]
+    assert tracker.logged_trials() == {9: ids[1]}  # a resume writes trial 8 again
+
+
 def test_log_model_on_a_fast_run(tracker: SearchTracker, tmp_path: Path) -> None:
     import torch
 

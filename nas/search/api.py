@@ -410,8 +410,10 @@ def _run(session: _Session, stack: contextlib.ExitStack, *, storage_path: str | 
     session.stop.finishing = True
     reason = ("interrupted" if session.stop.signum is not None
               else f"time_budget_s: search.time_budget_s={exp.search.time_budget_s} reached")
-    for rec in record_in_flight(session.controller, loop.records.values(), reason):
-        rec.metrics.update(bill_trial(rec, exp.resources, exp.energy).as_metrics())  # the epochs it ran
+    def billed(rec: TrialRecord) -> dict[str, float]:  # the epochs it ran
+        return bill_trial(rec, exp.resources, exp.energy).as_metrics()
+
+    for rec in record_in_flight(session.controller, loop.records.values(), reason, billed):
         session.tracker.defer(session.tracker.log_trial, rec)
     return times
 

@@ -4,8 +4,8 @@ Checks, in order: the parent run; the study (its journal file, a torn or damaged
 whether a driver holds the run now; trials left running by a dead driver; the study against MLflow (every trial
 has a finished child run, no child run without a trial); Pareto tags against the study's front; the Pareto
 models (weights on disk, logged, registered once). With ``repair=True``, and only when no driver holds the run:
-trials left running are marked interrupted, missing child runs are written from the study's records, half-written
-ones rewritten, and Pareto tags and registered versions set to the front. A lost checkpoint or a damaged journal
+trials left running are marked interrupted, missing child runs are written from the study's records (bill and per-epoch
+history included), half-written ones completed, and Pareto tags and registered versions set to the front. A lost checkpoint or a damaged journal
 record cannot be repaired; the report says so.
 """
 
@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from nas.cost.ledger import PREFIX, bill_trial
 from nas.durable.journal import JournalCorruptError, journal_tail
 from nas.durable.lease import DriverLease, LeaseHeldError
 from nas.durable.study import StudyLocation, owner, recorded_location
@@ -29,6 +31,7 @@ from nas.search.controller import RECORD_ATTR, STATUS_ATTR, open_storage
 from nas.search.resume import INTERRUPTED, _mark_interrupted, record_of
 from nas.tracking.sync import registered_versions, sync_pareto
 from nas.tracking.tracker import TAG_PARETO, SearchTracker, client_for, get_search_run, trial_runs
+from nas.training.records import TrialRecord
 
 
 @dataclass
@@ -147,16 +150,27 @@ def _children(client: Any, run: Any, study: optuna.Study, uri: str, experiment: 
         return Finding("study vs MLflow", False, "; ".join(problems))
     tracker = SearchTracker(uri, experiment)
     tracker.run_id = run.info.run_id  # write children under the run without re-opening it
-    for n in half:
-        client.delete_run(by_number[n].info.run_id)
+    tracker.logged_trials()  # half-written (unterminated) runs are adopted: completed, never written twice
     without_epochs = 0
     for n in missing:
         rec = record_of(trials[n])
-        without_epochs += not rec.history
+        without_epochs += not rec.history and n not in half
+        _bill_if_missing(rec, run.data.params)
         tracker.log_trial(rec)
-    note = f" ({without_epochs} without per-epoch metrics: the study keeps final values only)" if without_epochs else ""
+    tracker.flush()
+    note = (f" ({without_epochs} without per-epoch metrics: their records in the study, from an older version, "
+            "keep final values only)") if without_epochs else ""
     return Finding("study vs MLflow", not extra, f"wrote child runs for trials {missing}{note}"
                    + (f"; {problems[-1]}" if extra else ""), repaired=True)
+
+
+def _bill_if_missing(rec: TrialRecord, params: Mapping[str, str]) -> None:
+    """A record stored without its bill (an older version stored it before billing): billed as the driver bills
+    it, with the run's resources (energy with the default assumptions: the experiment's are not on the run)."""
+    if f"{PREFIX}train_tflops" in rec.metrics:
+        return
+    resources = SimpleNamespace(cpu=float(params.get("resources_cpu", 1.0)), gpu=float(params.get("resources_gpu", 0.0)))
+    rec.metrics.update(bill_trial(rec, resources).as_metrics())
 
 
 def _front(client: Any, run: Any, study: optuna.Study, repair: bool) -> list[Finding]:

@@ -212,6 +212,7 @@ class SearchLoop:
                 self.records[rec.number] = rec
                 if resumes is not None and self.promoter is not None:
                     self.promoter.abandon(resumes)
+                self._bill(rec)
                 self._finish(rec)
                 continue
             assert cand.profile is not None
@@ -315,6 +316,7 @@ class SearchLoop:
         self.state.saved_tflops += saved / 1e12
         if number in self._promotions and self.promoter is not None:  # a promotion cut by the budget
             self.promoter.abandon(self._promotions.pop(number))
+        self._bill(rec)
         self.controller.tell_pruned(number, reason, record=rec.to_json())
         if self.promoter is not None and number in self._at_rung:
             self.promoter.add_stopped(number, self._at_rung.pop(number), rec.params)
@@ -328,6 +330,7 @@ class SearchLoop:
         if number in self._promotions:
             rec.metrics[RESUMED_FROM] = float(self._promotions[number])
             self._promoted(self._promotions.pop(number), rec)
+        self._bill(rec)
         self.controller.tell(number, rec.metrics, record=rec.to_json())
         self.state.running = max(0, self.state.running - 1)
         self._finish(rec)
@@ -342,6 +345,7 @@ class SearchLoop:
         rec.metrics = dict(rec.profile)
         if number in self._promotions and self.promoter is not None:
             self.promoter.abandon(self._promotions.pop(number))
+        self._bill(rec)
         self.controller.tell_failed(number, reason, record=rec.to_json())
         self.state.running = max(0, self.state.running - 1)
         self._finish(rec)
@@ -426,10 +430,14 @@ class SearchLoop:
         self.state.compute += self.compute_of(rec.metrics)
         self.state.trial_seconds += max(0.0, rec.end_time - rec.start_time)
 
-    def _finish(self, rec: TrialRecord) -> None:
+    def _bill(self, rec: TrialRecord) -> None:
+        """Add the trial's bill (``nas_cost/*``) to its final metrics, before the record goes to the study: the
+        study's record is the durable ledger a rebuilt child run is written from, bill included."""
         if rec.start_time == 0.0:
             rec.start_time = rec.end_time
         rec.metrics.update(bill_trial(rec, self.exp.resources, self.exp.energy).as_metrics())
+
+    def _finish(self, rec: TrialRecord) -> None:
         self._count(rec)
         self.state.running_trials.pop(rec.number, None)
         self._started.pop(rec.number, None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 import optuna
@@ -96,10 +96,12 @@ def _mark_interrupted(study: optuna.Study, t: optuna.trial.FrozenTrial, reason: 
     log.info("trial %d was running when the driver stopped: marked interrupted", t.number)
 
 
-def record_in_flight(controller: Controller, records: Iterable[TrialRecord], reason: str) -> list[TrialRecord]:
+def record_in_flight(controller: Controller, records: Iterable[TrialRecord], reason: str,
+                     bill: Callable[[TrialRecord], Mapping[str, float]] | None = None) -> list[TrialRecord]:
     """After the backend ended its run early (a signal, ``time_budget_s``): every trial still running in the
     study is told to Optuna as interrupted with ``reason``; returns their records (status ``interrupted``), to be
-    logged as child runs."""
+    logged as child runs. ``bill`` (record -> ``nas_cost/*`` metrics) is added to each record before the study
+    stores it."""
     by_number = {r.number: r for r in records}
     out = []
     for t in controller.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
@@ -109,6 +111,8 @@ def record_in_flight(controller: Controller, records: Iterable[TrialRecord], rea
         if rec.start_time == 0.0:
             rec.start_time = rec.end_time
         rec.metrics = {**rec.profile, **(rec.history[-1] if rec.history else {})}
+        if bill is not None:
+            rec.metrics.update(bill(rec))
         _mark_interrupted(controller.study, t, rec.reason, rec.to_json())
         out.append(rec)
     return out
@@ -140,7 +144,8 @@ def missing_child_runs(records: list[TrialRecord], logged: dict[int, str]) -> li
 
 
 def record_of(t: optuna.trial.FrozenTrial) -> TrialRecord:
-    """The record of a finished trial as the study keeps it (without per-epoch history)."""
+    """The record of a finished trial as the study keeps it (its per-epoch history too, when it was stored with
+    it: records of older versions have none)."""
     status = t.user_attrs.get(STATUS_ATTR)
     text = t.user_attrs.get(RECORD_ATTR)
     fallback = "interrupted" if status == "interrupted" else "failed"

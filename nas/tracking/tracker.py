@@ -304,6 +304,7 @@ class SearchTracker:
         self._artifact_uris: dict[str, str] = {}  # child run id -> artifact URI, for the runs written here
         self._registered: set[str] = set()  # registered model names known to exist
         self._open: dict[int, str] = {}  # trial number -> child run created at its start, not yet ended
+        self._adopted: dict[int, int] = {}  # trial number -> last epoch logged on a dead driver's open run
         self._ranks: dict[str, int] = {}  # child run id -> Pareto rank (0: most accurate), set by mark_pareto
         self.retries = 0  # writes retried after a transient failure (server down, its database restarting)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nas-mlflow")
@@ -367,16 +368,47 @@ class SearchTracker:
         return run
 
     def logged_trials(self) -> dict[int, str]:
-        """Trial number -> child run id, for the trials of this search completely logged in MLflow. A child run
-        left unterminated (its driver died while writing it) is deleted, so that it is written again whole."""
+        """Trial number -> child run id, for the trials of this search completely logged in MLflow.
+
+        A child run left unterminated (RUNNING: created live at its trial's start, or its driver died while ending
+        it) is adopted, as :meth:`adopt` says: :meth:`log_trial` completes and ends that same run (keeping the
+        per-epoch metrics it holds), so a trial never gets a second run. An unterminated run of a number that
+        already has a finished one (or a second unterminated one) is deleted: it holds nothing the other lacks."""
         parent = self.client.get_run(self._parent())
-        out = {}
-        for r in trial_runs(self.client, parent):
+        done: dict[int, str] = {}
+        live: dict[int, Any] = {}
+        extra: list[str] = []
+        for r in sorted(trial_runs(self.client, parent), key=lambda r: r.info.start_time or 0):
+            number, rid = int(r.data.tags["nas.trial_number"]), r.info.run_id
             if r.info.status in ("FINISHED", "FAILED", "KILLED"):
-                out[int(r.data.tags["nas.trial_number"])] = r.info.run_id
+                done.setdefault(number, rid)
+            elif number in live:
+                extra.append(rid)
             else:
-                self.client.delete_run(r.info.run_id)
-        return out
+                live[number] = r
+        for number, r in live.items():
+            if number in done:
+                extra.append(r.info.run_id)
+            else:
+                self.adopt(number, r.info.run_id, self._last_epoch(r))
+        for rid in extra:
+            self.client.delete_run(rid)
+        return done
+
+    def adopt(self, number: int, run_id: str, last_epoch: int = -1) -> None:
+        """Take over trial ``number``'s unterminated child run ``run_id`` (a dead driver's, whose per-epoch
+        metrics reach epoch ``last_epoch``): the next :meth:`log_trial` of that trial adds its status, final
+        metrics, the epochs of its record after ``last_epoch`` and its end to this run, instead of writing a new
+        one."""
+        self._open[number] = run_id
+        self._adopted[number] = last_epoch
+
+    def _last_epoch(self, run: Any) -> int:
+        """The last epoch (step) of a run's per-epoch metrics; -1 when it has none."""
+        keys = [k for k in run.data.metrics if k.startswith("epoch/")]
+        if not keys:
+            return -1
+        return max((m.step for m in self.client.get_metric_history(run.info.run_id, keys[0])), default=-1)
 
     def log_progress(self, step: int, metrics: Mapping[str, float]) -> None:
         """Search-level metrics at ``step`` (trials finished so far)."""
@@ -484,7 +516,8 @@ class SearchTracker:
         start_ms, end_ms = int(rec.start_time * 1000) or None, int(rec.end_time * 1000) or None
         if rec.number in self._open:  # opened at its start, per-epoch metrics already there
             rid = self._open[rec.number]
-            final = [m for m in metrics if not m.key.startswith("epoch/")]
+            last = self._adopted.get(rec.number)  # a dead driver's run: add the epochs it did not write
+            final = [m for m in metrics if not m.key.startswith("epoch/") or (last is not None and m.step > last)]
             new_tags = {k: v for k, v in tags.items() if k != "mlflow.parentRunId"}
             if self._runs is not None:
                 self._runs.append(rid, tags=new_tags, metrics=final, status=status, end_ms=end_ms)
@@ -492,6 +525,7 @@ class SearchTracker:
                 self._batch(rid, tags=new_tags, metric_list=final)
                 self.client.set_terminated(rid, status=status, end_time=end_ms)
             del self._open[rec.number]  # only once written: a retry after a failed write completes the same run
+            self._adopted.pop(rec.number, None)
         elif self._runs is not None:
             rid, artifact_uri = self._runs.write(
                 run_name=run_name, start_ms=start_ms or _now_ms(), end_ms=end_ms or _now_ms(), status=status,
@@ -723,7 +757,8 @@ def get_search_run(client: MlflowClient, run_id: str) -> Any:
 def trial_runs(client: MlflowClient, search_run: Any, *, pareto_only: bool = False, kind: str | None = "trial",
                merged_front: bool = False) -> list[Any]:
     """The child runs of a search: trials (``kind="trial"``), compressed models (``"compressed"``) or both
-    (``None``); optionally only the search's Pareto set, or only the merged front after ``nas compress``."""
+    (``None``); optionally only the search's Pareto set, or only the merged front after ``nas compress``. Deleted
+    runs are not among them: a deleted run is gone for every reader (report, Pareto tags, models, resume)."""
     flt = f"tags.`{TAG_SEARCH}` = '{search_run.info.run_id}'"
     if kind:
         flt += f" and tags.`{TAG_KIND}` = '{kind}'"
@@ -734,7 +769,7 @@ def trial_runs(client: MlflowClient, search_run: Any, *, pareto_only: bool = Fal
     runs: list[Any] = []
     token = None
     while True:
-        page = client.search_runs([search_run.info.experiment_id], flt, ViewType.ALL, 1000, page_token=token)
+        page = client.search_runs([search_run.info.experiment_id], flt, ViewType.ACTIVE_ONLY, 1000, page_token=token)
         runs.extend(page)
         token = page.token
         if not token:
@@ -788,5 +823,19 @@ def download_model_uri(uri: str, dst: str, tracking_uri: str) -> str:
 
 
 def download_model_dir(client: MlflowClient, trial_run_id: str, dst: str) -> str:
-    """Download a logged Pareto model folder; returns its local path."""
-    return client.download_artifacts(trial_run_id, MODEL_DIR, dst)
+    """Download a logged Pareto model folder; returns its local path. ConfigError naming the run when the
+    folder is not in the tracking store (its weights were gone when the search finished, or were deleted)."""
+    try:
+        return client.download_artifacts(trial_run_id, MODEL_DIR, dst)
+    except (MlflowException, OSError) as e:
+        error = e.message if isinstance(e, MlflowException) else str(e)
+    tags = client.get_run(trial_run_id).data.tags
+    trial, search = tags.get("nas.trial_number", "?"), tags.get(TAG_SEARCH, "?")
+    gone = tags.get("nas.model_missing")
+    why = (f"its weights were gone from {gone} when the search finished (nas_runs/ removed before a resume?), so "
+           "the model was never logged" if gone else f"the tracking store has no {MODEL_DIR}/ folder for it ({error})")
+    raise ConfigError("RUN_ID", "", f"the Pareto model of trial {trial} of search {search} (child run "
+                      f"{trial_run_id}) cannot be loaded: {why}",
+                      f"load another Pareto model (`nas pareto {search}` lists them; choose with --trial or "
+                      "--rank), or train this one again with a new search; keep nas_runs/ until a search has "
+                      "finished") from None

@@ -33,9 +33,9 @@ class TrialRecord:
     node: dict[str, str] = field(default_factory=dict)  # the Ray node it ran on: {"id": ..., "ip": ...}
 
     def to_json(self) -> str:
-        """The record without its per-epoch history (kept in MLflow), for the durable trial ledger (Optuna)."""
+        """The record, per-epoch history included, for the durable trial ledger (Optuna): a child run rebuilt
+        from it (a resume's or the doctor's backfill) is the run the driver would have written."""
         d = asdict(self)
-        d.pop("history")
         d.pop("run_id")
         d.pop("pareto")
         return json.dumps(d, default=float)
