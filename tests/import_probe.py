@@ -10,8 +10,11 @@ import os
 import sys
 from pathlib import Path
 
+#: imported once in the parent (each fork inherits them): nas's own dependencies, then the heaviest third-party
+#: packages Ray and MLflow import (not Ray or MLflow themselves, which must load only where the probe says)
 PRELOAD = ("numpy", "torch", "optuna", "sklearn", "scipy", "pandas", "yaml", "pydantic", "matplotlib",
-           "matplotlib.figure", "sqlalchemy", "fvcore.nn", "moocore", "rich")
+           "matplotlib.figure", "sqlalchemy", "fvcore.nn", "moocore", "rich",
+           "fastapi", "pyarrow", "pyparsing", "urllib3", "opentelemetry.trace", "google.protobuf")
 
 
 def modules() -> list[str]:

@@ -178,9 +178,13 @@ def test_up_as_shown_then_kill_9_leaves_no_server():
             time.sleep(0.25)
         assert not left, f"{len(left)} processes outlived `up` by {REAP_S:g} s: " + "; ".join(
             c[:150] for c in left.values())
-        if namespace:  # its network namespaces went with it
-            assert namespace.group(1) not in subprocess.run(["ip", "netns", "list"], capture_output=True,
+        if namespace:  # its network namespaces went with it (the reaper removes them after the processes)
+            def listed() -> bool:
+                return namespace.group(1) in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                                             text=True).stdout
+            while listed() and time.monotonic() - t0 < REAP_S:
+                time.sleep(0.25)
+            assert not listed(), f"namespace {namespace.group(1)} outlived `up` by {REAP_S:g} s"
     finally:
         if proc.poll() is None:
             proc.kill()

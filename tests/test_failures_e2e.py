@@ -125,7 +125,7 @@ def test_ctrl_c_and_sigterm_stop_gracefully_a_second_driver_is_refused_and_resum
 
     from searchcheck import check_invariants, cli, finish, finished_trials, parent_run, wait_for, write_search
 
-    write_search(tmp_path, trials=6, epochs=25)
+    write_search(tmp_path, trials=6, epochs=10)
     proc = cli(tmp_path)
     try:
         # the lease's holder file exists once the driver holds the run (its parent run exists)
