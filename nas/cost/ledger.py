@@ -188,6 +188,13 @@ def bill_trial(record: TrialRecord, resources: ResourcesLike, energy_config: Ene
     )
 
 
+def bill_if_missing(record: TrialRecord, resources: ResourcesLike, energy_config: EnergyConfig | None = None) -> None:
+    """Add :func:`bill_trial`'s ``nas_cost/*`` metrics to ``record`` unless it has them: a record the driver stored
+    before billing it (older versions did), rebuilt into a child run by a resume or the doctor."""
+    if f"{PREFIX}train_tflops" not in record.metrics:
+        record.metrics.update(bill_trial(record, resources, energy_config).as_metrics())
+
+
 def search_compute_record(number: int, what: str, flops: float, seconds: float, start_time: float,
                           end_time: float) -> TrialRecord:
     """Search compute that trains no candidate (a one-shot supernet's training, scoring subnets with inherited

@@ -34,7 +34,7 @@ from nas.config.experiment import Experiment
 from nas.config.objectives import METRICS
 from nas.cost.energy import EnergyMeter, EnergyReading
 from nas.cost.environment import hardware, package_versions
-from nas.cost.ledger import SearchBill, bill_search, bill_trial, effective_workers, search_card
+from nas.cost.ledger import SearchBill, bill_if_missing, bill_search, effective_workers, search_card
 from nas.durable.fingerprint import EXTENDABLE, differences, fingerprint, fingerprint_doc
 from nas.durable.lease import DriverLease, LeaseHeldError
 from nas.durable.study import (
@@ -358,8 +358,7 @@ def _open(plan: _Plan, stack: contextlib.ExitStack, stop: GracefulStop, *,
     if plan.resume_run is not None:
         reseed_sampler(controller, exp, len(controller.study.get_trials(deepcopy=False)))
         for rec in missing_child_runs(records, tracker.logged_trials()):
-            # its record was stored before the loop added the trial's bill
-            rec.metrics.update(bill_trial(rec, exp.resources, exp.energy).as_metrics())
+            bill_if_missing(rec, exp.resources, exp.energy)
             tracker.log_trial(rec)
     loop = SearchLoop(exp, space, controller, tracker, reference, on_update=on_update, records=records)
     loop.state.run_id = run_id
@@ -410,10 +409,7 @@ def _run(session: _Session, stack: contextlib.ExitStack, *, storage_path: str | 
     session.stop.finishing = True
     reason = ("interrupted" if session.stop.signum is not None
               else f"time_budget_s: search.time_budget_s={exp.search.time_budget_s} reached")
-    def billed(rec: TrialRecord) -> dict[str, float]:  # the epochs it ran
-        return bill_trial(rec, exp.resources, exp.energy).as_metrics()
-
-    for rec in record_in_flight(session.controller, loop.records.values(), reason, billed):
+    for rec in record_in_flight(session.controller, loop.records.values(), reason, loop.bill):
         session.tracker.defer(session.tracker.log_trial, rec)
     return times
 

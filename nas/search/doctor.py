@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from nas.cost.ledger import PREFIX, bill_trial
+from nas.config.runtime import Resources
+from nas.cost.ledger import bill_if_missing
 from nas.durable.journal import JournalCorruptError, journal_tail
 from nas.durable.lease import DriverLease, LeaseHeldError
 from nas.durable.study import StudyLocation, owner, recorded_location
@@ -31,7 +31,6 @@ from nas.search.controller import RECORD_ATTR, STATUS_ATTR, open_storage
 from nas.search.resume import INTERRUPTED, _mark_interrupted, record_of
 from nas.tracking.sync import registered_versions, sync_pareto
 from nas.tracking.tracker import TAG_PARETO, SearchTracker, client_for, get_search_run, trial_runs
-from nas.training.records import TrialRecord
 
 
 @dataclass
@@ -155,22 +154,17 @@ def _children(client: Any, run: Any, study: optuna.Study, uri: str, experiment: 
     for n in missing:
         rec = record_of(trials[n])
         without_epochs += not rec.history and n not in half
-        _bill_if_missing(rec, run.data.params)
+        # billed as the driver bills, with the run's resources (energy with the default assumptions: the
+        # experiment's are not on the run)
+        params = run.data.params
+        bill_if_missing(rec, Resources(cpu=float(params.get("resources_cpu", 1.0)),
+                                       gpu=float(params.get("resources_gpu", 0.0))))
         tracker.log_trial(rec)
     tracker.flush()
     note = (f" ({without_epochs} without per-epoch metrics: their records in the study, from an older version, "
             "keep final values only)") if without_epochs else ""
     return Finding("study vs MLflow", not extra, f"wrote child runs for trials {missing}{note}"
                    + (f"; {problems[-1]}" if extra else ""), repaired=True)
-
-
-def _bill_if_missing(rec: TrialRecord, params: Mapping[str, str]) -> None:
-    """A record stored without its bill (an older version stored it before billing): billed as the driver bills
-    it, with the run's resources (energy with the default assumptions: the experiment's are not on the run)."""
-    if f"{PREFIX}train_tflops" in rec.metrics:
-        return
-    resources = SimpleNamespace(cpu=float(params.get("resources_cpu", 1.0)), gpu=float(params.get("resources_gpu", 0.0)))
-    rec.metrics.update(bill_trial(rec, resources).as_metrics())
 
 
 def _front(client: Any, run: Any, study: optuna.Study, repair: bool) -> list[Finding]:

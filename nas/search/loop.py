@@ -168,8 +168,6 @@ class SearchLoop:
         self.curve: list[Point] = []  # one point per finished trial
         self._front: list[TrialRecord] = []
         self._running_flops: dict[int, float] = {}
-        # started, not yet finished: what the budget rules bill as running (not a scan of every record)
-        self._started = {r.number: r for r in self.records.values() if r.status == "pending" and r.start_time > 0}
         for r in sorted(self.records.values(), key=lambda r: r.number):  # a resumed pareto-promote search
             if self.promoter is not None and r.status == "pruned" and RESUMED_FROM not in r.metrics:
                 self.promoter.add_stopped(r.number, {n: r.metrics.get(n, math.nan) for n, _ in self.objectives},
@@ -212,7 +210,7 @@ class SearchLoop:
                 self.records[rec.number] = rec
                 if resumes is not None and self.promoter is not None:
                     self.promoter.abandon(resumes)
-                self._bill(rec)
+                self.bill(rec)
                 self._finish(rec)
                 continue
             assert cand.profile is not None
@@ -256,7 +254,6 @@ class SearchLoop:
 
     def on_trial_start(self, number: int) -> None:
         self.records[number].start_time = time.time()
-        self._started[number] = self.records[number]
         self.state.running += 1
         self.state.running_trials[number] = {"start": self.records[number].start_time, "epoch": 0.0}
         self.tracker.defer(self.tracker.start_trial, self.records[number])  # the UI shows it running
@@ -316,7 +313,7 @@ class SearchLoop:
         self.state.saved_tflops += saved / 1e12
         if number in self._promotions and self.promoter is not None:  # a promotion cut by the budget
             self.promoter.abandon(self._promotions.pop(number))
-        self._bill(rec)
+        self.bill(rec)
         self.controller.tell_pruned(number, reason, record=rec.to_json())
         if self.promoter is not None and number in self._at_rung:
             self.promoter.add_stopped(number, self._at_rung.pop(number), rec.params)
@@ -330,7 +327,7 @@ class SearchLoop:
         if number in self._promotions:
             rec.metrics[RESUMED_FROM] = float(self._promotions[number])
             self._promoted(self._promotions.pop(number), rec)
-        self._bill(rec)
+        self.bill(rec)
         self.controller.tell(number, rec.metrics, record=rec.to_json())
         self.state.running = max(0, self.state.running - 1)
         self._finish(rec)
@@ -345,7 +342,7 @@ class SearchLoop:
         rec.metrics = dict(rec.profile)
         if number in self._promotions and self.promoter is not None:
             self.promoter.abandon(self._promotions.pop(number))
-        self._bill(rec)
+        self.bill(rec)
         self.controller.tell_failed(number, reason, record=rec.to_json())
         self.state.running = max(0, self.state.running - 1)
         self._finish(rec)
@@ -362,7 +359,8 @@ class SearchLoop:
     def _spent(self) -> Spent:
         per_trial = self.exp.resources.gpu or self.exp.resources.cpu
         now = time.time()
-        running = [r for r in self._started.values() if r.status == "pending" and r.start_time > 0]
+        # started, not yet finished (state.running_trials), not a scan of every record
+        running = [r for n in self.state.running_trials if (r := self.records[n]).status == "pending" and r.start_time > 0]
         device_s = self.state.trial_seconds + sum(now - r.start_time for r in running)
         flops = self.state.train_tflops * 1e12 + sum(self._running_flops.get(r.number, 0.0) for r in running)
         return Spent(train_flops=flops, device_seconds=device_s * per_trial, wall_seconds=now - self.started)
@@ -430,9 +428,9 @@ class SearchLoop:
         self.state.compute += self.compute_of(rec.metrics)
         self.state.trial_seconds += max(0.0, rec.end_time - rec.start_time)
 
-    def _bill(self, rec: TrialRecord) -> None:
-        """Add the trial's bill (``nas_cost/*``) to its final metrics, before the record goes to the study: the
-        study's record is the durable ledger a rebuilt child run is written from, bill included."""
+    def bill(self, rec: TrialRecord) -> None:
+        """Add the trial's bill (``nas_cost/*``: the epochs it ran) to its metrics, before the record goes to the
+        study: the study's record is the durable ledger a rebuilt child run is written from, bill included."""
         if rec.start_time == 0.0:
             rec.start_time = rec.end_time
         rec.metrics.update(bill_trial(rec, self.exp.resources, self.exp.energy).as_metrics())
@@ -440,7 +438,6 @@ class SearchLoop:
     def _finish(self, rec: TrialRecord) -> None:
         self._count(rec)
         self.state.running_trials.pop(rec.number, None)
-        self._started.pop(rec.number, None)
         acc = rec.metrics.get("val_accuracy")
         if rec.status == "complete" and acc is not None and acc > self.state.best.get("val_accuracy", -1.0):
             self.state.best = {"trial": float(rec.number), "val_accuracy": float(acc),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import optuna
@@ -97,11 +97,11 @@ def _mark_interrupted(study: optuna.Study, t: optuna.trial.FrozenTrial, reason: 
 
 
 def record_in_flight(controller: Controller, records: Iterable[TrialRecord], reason: str,
-                     bill: Callable[[TrialRecord], Mapping[str, float]] | None = None) -> list[TrialRecord]:
+                     bill: Callable[[TrialRecord], None] | None = None) -> list[TrialRecord]:
     """After the backend ended its run early (a signal, ``time_budget_s``): every trial still running in the
     study is told to Optuna as interrupted with ``reason``; returns their records (status ``interrupted``), to be
-    logged as child runs. ``bill`` (record -> ``nas_cost/*`` metrics) is added to each record before the study
-    stores it."""
+    logged as child runs. ``bill`` (e.g. :meth:`SearchLoop.bill`) adds each record's ``nas_cost/*`` metrics
+    before the study stores it."""
     by_number = {r.number: r for r in records}
     out = []
     for t in controller.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
@@ -112,7 +112,7 @@ def record_in_flight(controller: Controller, records: Iterable[TrialRecord], rea
             rec.start_time = rec.end_time
         rec.metrics = {**rec.profile, **(rec.history[-1] if rec.history else {})}
         if bill is not None:
-            rec.metrics.update(bill(rec))
+            bill(rec)
         _mark_interrupted(controller.study, t, rec.reason, rec.to_json())
         out.append(rec)
     return out
