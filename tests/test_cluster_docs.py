@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from nas.testing.reaper import alive
 from nas.testing.services import postgres_missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,20 +106,13 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def _processes_of(root: str) -> dict[int, str]:
     """Live processes whose command line names the run's temp dir (PostgreSQL, the MLflow server, Ray)."""
     out = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit() and int(d.name) != os.getpid():
             cmd = _cmdline(int(d.name))
-            if root in cmd and _alive(int(d.name)):
+            if root in cmd and alive(int(d.name)):
                 out[int(d.name)] = cmd
     return out
 
@@ -173,7 +167,7 @@ def test_up_as_shown_then_kill_9_leaves_no_server():
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         t0 = time.monotonic()
-        while (left := {p: c for p, c in {**before, **_processes_of(root)}.items() if _alive(p)}) and \
+        while (left := {p: c for p, c in {**before, **_processes_of(root)}.items() if alive(p)}) and \
                 time.monotonic() - t0 < REAP_S:
             time.sleep(0.25)
         assert not left, f"{len(left)} processes outlived `up` by {REAP_S:g} s: " + "; ".join(

@@ -14,6 +14,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from nas.testing.reaper import alive
+
 ROOT = Path(__file__).resolve().parents[1]
 
 STARTER = textwrap.dedent("""
@@ -30,13 +32,6 @@ STARTER = textwrap.dedent("""
 """)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def _start(mode: str) -> tuple[subprocess.Popen[str], int]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     proc = subprocess.Popen([sys.executable, "-c", STARTER, mode], stdout=subprocess.PIPE, text=True, env=env)
@@ -47,15 +42,15 @@ def _start(mode: str) -> tuple[subprocess.Popen[str], int]:
 def test_a_registered_group_dies_with_its_starter_after_kill_9():
     proc, child = _start("hold")
     try:
-        assert _alive(child)
+        assert alive(child)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         deadline = time.monotonic() + 10
-        while _alive(child) and time.monotonic() < deadline:
+        while alive(child) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _alive(child), "the registered process outlived its starter"
+        assert not alive(child), "the registered process outlived its starter"
     finally:
-        if _alive(child):
+        if alive(child):
             os.kill(child, signal.SIGKILL)
 
 
@@ -64,6 +59,6 @@ def test_a_disarmed_reaper_kills_nothing():
     try:
         assert proc.wait(30) == 0
         time.sleep(1.0)
-        assert _alive(child), "a clean starter's reaper must leave its processes to it"
+        assert alive(child), "a clean starter's reaper must leave its processes to it"
     finally:
         os.kill(child, signal.SIGKILL)

@@ -32,16 +32,28 @@ ROOT = Path(__file__).resolve().parents[2]
 GRACE_S = 5.0  # after SIGTERM (SIGQUIT for PostgreSQL), before SIGKILL
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state, ppid, pgrp, ...); None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _table() -> dict[int, list[str]]:
+    """Every live process's :func:`_stat` fields, by pid."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and (fields := _stat(d.name)) is not None and len(fields) > 2:
+            out[int(d.name)] = fields
+    return out
+
+
 def descendants(pid: int) -> list[int]:
     """``pid`` and every process below it (from /proc)."""
     children: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d.name))
+    for p, fields in _table().items():
+        children.setdefault(int(fields[1]), []).append(p)
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -52,23 +64,13 @@ def descendants(pid: int) -> list[int]:
 
 def _group(pgid: int) -> list[int]:
     """The live processes of process group ``pgid`` (from /proc)."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
-                    out.append(int(d.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return out
+    return [p for p, fields in _table().items() if int(fields[2]) == pgid]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"  # a zombie has exited; only its parent's wait is missing
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie has exited; only its parent's wait is missing)."""
+    fields = _stat(pid)
+    return fields is not None and bool(fields) and fields[0] != "Z"
 
 
 def _signal_all(pids: list[int], sig: int) -> None:
@@ -102,9 +104,9 @@ def reap(actions: list[dict[str, Any]], grace_s: float = GRACE_S) -> None:
         _signal_all(found, sig)
         pids += found
     deadline = time.monotonic() + grace_s
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    _signal_all([p for p in pids if _alive(p)], signal.SIGKILL)
+    _signal_all([p for p in pids if alive(p)], signal.SIGKILL)
     for action in reversed(actions):
         if "network" in action:
             from nas.testing.netns import Network
