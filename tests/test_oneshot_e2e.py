@@ -14,8 +14,7 @@ import math
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import FIXTURES
+from conftest import write_experiment
 from mlflow import MlflowClient
 
 from nas.config.experiment import load_experiment
@@ -28,20 +27,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def untrained(tmp_path_factory, ray_cluster):
     tmp = tmp_path_factory.mktemp("oneshot")
-    doc = {
-        "name": "oneshot",
-        "space": str(FIXTURES / "tiny_cnn.yaml"),
-        "data": {"name": "digits", "seed": 0, "batch_size": 64},
-        "training": {"epochs": 3, "lr": 0.01},
-        "search": {"sampler": "nsga2", "trials": 8, "concurrency": 2, "seed": 3, "strategy": "one-shot"},
-        "one_shot": {"epochs": 0, "subnets": 40, "batch": 16, "top_k": 4, "controls": 2, "tau_threshold": 0.5,
-                     "fallback_trials": 3, "calibration_batches": 2},
-        "constraints": {"params": {"max": 20000}},
-        "tracking": {"uri": f"sqlite:///{tmp / 'mlflow.db'}", "experiment": "oneshot"},
-    }
-    path = tmp / "exp.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    exp = load_experiment(path)
+    exp = load_experiment(write_experiment(
+        tmp, "oneshot", training={"epochs": 3, "lr": 0.01},
+        search={"sampler": "nsga2", "trials": 8, "concurrency": 2, "seed": 3, "strategy": "one-shot"},
+        one_shot={"epochs": 0, "subnets": 40, "batch": 16, "top_k": 4, "controls": 2, "tau_threshold": 0.5,
+                  "fallback_trials": 3, "calibration_batches": 2},
+        constraints={"params": {"max": 20000}}))
     return exp, run_search(exp, storage_path=str(tmp / "ray"), register_models=False)
 
 
@@ -79,19 +70,12 @@ def test_untrained_supernet_falls_back_and_everything_is_recorded(untrained):
 
 
 def test_trained_supernet_is_billed_and_tau_logged(tmp_path, ray_cluster):
-    doc = {
-        "name": "oneshot-trained",
-        "space": str(FIXTURES / "tiny_cnn.yaml"),
-        "data": {"name": "digits", "seed": 0, "batch_size": 64},
-        "training": {"epochs": 2, "lr": 0.01},
-        "search": {"sampler": "random", "trials": 4, "concurrency": 2, "seed": 1, "strategy": "one-shot"},
-        "one_shot": {"epochs": 2, "checkpoint_every": 1, "subnets": 20, "batch": 10, "top_k": 3, "controls": 1,
-                     "tau_threshold": -1.0, "calibration_batches": 1},
-        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "oneshot"},
-    }
-    path = tmp_path / "exp.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    exp = load_experiment(path)
+    exp = load_experiment(write_experiment(
+        tmp_path, "oneshot-trained", training={"epochs": 2, "lr": 0.01},
+        search={"sampler": "random", "trials": 4, "concurrency": 2, "seed": 1, "strategy": "one-shot"},
+        one_shot={"epochs": 2, "checkpoint_every": 1, "subnets": 20, "batch": 10, "top_k": 3, "controls": 1,
+                  "tau_threshold": -1.0, "calibration_batches": 1},
+        tracking={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "oneshot"}))
     result = run_search(exp, storage_path=str(tmp_path / "ray"), register_models=False)
     info = result.one_shot
     assert info["supernet_flops"] > 0 and len(result.records) == 4  # tau >= -1 always: no fallback
