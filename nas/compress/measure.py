@@ -7,12 +7,11 @@ the float model it was quantized from (the same multiply-adds, done in int8), an
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import io
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ from nas.compress._util import dense_macs_zeroed, is_quantized, weight_tensors
 from nas.compress.quantize import quiet_quantization
 from nas.compress.registry import CompressedModel
 from nas.profile import count_flops
-from nas.profile.measure import latency_ms
+from nas.profile.measure import latency_ms, torch_threads
 from nas.training.train import evaluate
 
 log = logging.getLogger(__name__)
@@ -100,17 +99,6 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     return total, nonzero
 
 
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[int]:
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
 def measure(
     cm: CompressedModel | nn.Module,
     input_shape: Sequence[int],
@@ -157,7 +145,7 @@ def measure(
         notes.append(f"mflops leaves out ops fvcore could not count: {dict(sorted(unsupported.items()))}")
     params, nonzero = count_params(model)
     accuracy = loss = None
-    with quiet_quantization(), _threads(threads) as used:
+    with quiet_quantization(), torch_threads(threads) as used:
         latency = latency_ms(model, x, warmup=warmup, repeats=repeats)
         if eval_data is not None:
             accuracy, loss = evaluate(model, eval_data)
