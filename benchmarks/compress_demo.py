@@ -29,7 +29,7 @@ def main() -> int:
     ap.add_argument("--finetune-epochs", type=int, default=2)
     args = ap.parse_args()
 
-    from nas.compress.stage import PLANS, compress_search
+    from nas.search.compress_front import PLANS, compress_search
 
     tmp = tempfile.TemporaryDirectory()
     run_id, uri = args.run_id, args.tracking_uri

@@ -349,7 +349,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    from nas.compress.stage import PLANS, compress_search
+    from nas.search.compress_front import PLANS, compress_search
 
     methods = list(PLANS) if args.method == "all" else [args.method]
     args.run_id = _search_id(args)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,12 +22,11 @@ from nas.compress._util import dense_macs_zeroed, is_quantized, weight_tensors
 from nas.compress.quantize import quiet_quantization
 from nas.compress.registry import CompressedModel
 from nas.profile import count_flops
-from nas.profile.measure import latency_ms, torch_threads
+from nas.profile.measure import latency_ms, model_size_mb, torch_threads
 from nas.training.train import evaluate
 
 log = logging.getLogger(__name__)
 
-MIB = 2**20
 
 INT8_FLOPS_NOTE = (
     "mflops: same MACs, int8 - counted by fvcore on the float model this one was quantized from (fvcore cannot "
@@ -80,14 +78,6 @@ class CompressionReport:
         out = dataclasses.asdict(self)
         out["notes"] = list(self.notes)
         return out
-
-
-def model_size_mb(model: nn.Module) -> float:
-    """MiB (2^20 bytes) of ``torch.save(model.state_dict())``: what the weights take on disk."""
-    buffer = io.BytesIO()
-    with quiet_quantization():
-        torch.save(model.state_dict(), buffer)
-    return buffer.tell() / MIB
 
 
 def count_params(model: nn.Module) -> tuple[int, int]:
@@ -149,9 +139,10 @@ def measure(
         latency = latency_ms(model, x, warmup=warmup, repeats=repeats)
         if eval_data is not None:
             accuracy, loss = evaluate(model, eval_data)
+        size_mb = model_size_mb(model)
     report = CompressionReport(
         method=cm.method, mflops=mflops, effective_mflops=effective, params=params, nonzero_params=nonzero,
-        size_mb=model_size_mb(model), latency_ms=latency, threads=used, val_accuracy=accuracy, val_loss=loss,
+        size_mb=size_mb, latency_ms=latency, threads=used, val_accuracy=accuracy, val_loss=loss,
         compute_mflops=cm.compute_mflops, flops_counted_on=counted_on,
         unsupported_ops=dict(sorted(unsupported.items())), settings=dict(cm.settings),
         notes=tuple(notes),

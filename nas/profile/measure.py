@@ -15,6 +15,7 @@ the allocation and free events that the PyTorch profiler (``torch.autograd.profi
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import statistics
 import time
@@ -65,6 +66,13 @@ def torch_threads(n: int | None) -> Iterator[int]:
         yield torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
+
+
+def model_size_mb(model: nn.Module) -> float:
+    """MiB (2^20 bytes) of ``torch.save(model.state_dict())``: what the weights take on disk."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell() / MIB
 
 
 def measure_latency(

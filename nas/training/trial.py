@@ -10,20 +10,19 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
+from torch import nn
 
 from nas.builders import build
-from nas.compress.measure import model_size_mb
-from nas.compress.plan import apply_plan, is_noop
 from nas.data import Splits, load_data
 from nas.profile import training_flops
-from nas.profile.measure import measure_latency
+from nas.profile.measure import measure_latency, model_size_mb
 from nas.space import Space, parse_space
 from nas.training.train import TrainResult, train
 
@@ -35,6 +34,13 @@ log = logging.getLogger(__name__)
 SNAPSHOT_AT, RESUME_FROM, RESUME_EPOCH = "snapshot_at", "resume_from", "resume_epoch"
 #: the file, in a rung checkpoint folder, holding the model's weights and the training state
 SNAPSHOT_FILE = "snapshot.pt"
+
+#: A step after training (compression in the loop: :func:`nas.compress.in_loop.compress_trained`), given the
+#: trained model, the architecture's resolved values (its ``compression:`` plan among them), the splits, the spec
+#: and the final metrics. Returns the model to keep (saved whole) and the metrics that replace the final ones, or
+#: None to keep the trained model as it is. Training sits below compression, so the caller passes the step in.
+PostTrain = Callable[[nn.Module, Mapping[str, Any], Splits, "TrialSpec", dict[str, float]],
+                     "tuple[nn.Module, dict[str, float]] | None"]
 
 
 @dataclass(frozen=True)
@@ -108,9 +114,10 @@ def pick_device(preference: str) -> torch.device:
 
 def run_trial(
     spec: TrialSpec, on_epoch: Callable[[dict[str, float]], bool | None] | None = None,
-    on_snapshot: Callable[[int, dict[str, Any]], None] | None = None,
+    on_snapshot: Callable[[int, dict[str, Any]], None] | None = None, post_train: PostTrain | None = None,
 ) -> tuple[TrainResult, dict[str, torch.Tensor] | torch.nn.Module, dict[str, float]]:
-    """Build, train and evaluate one architecture; then compress it when its space has a ``compression:`` block.
+    """Build, train and evaluate one architecture; then run ``post_train`` (compression, when its space has a
+    ``compression:`` block: a space with one and no ``post_train`` is refused, never trained uncompressed).
 
     ``on_epoch`` receives each epoch's metrics (``val_accuracy`` etc., plus ``train_flops`` so far) and may return
     True to stop early. Returns the training result, the final weights (CPU tensors; the whole module when it was
@@ -128,6 +135,10 @@ def run_trial(
     use_import_paths([*spec.extra.get("import_paths", ()), str(Path(spec.space_source).parent)])
     splits = cached_splits(spec.data)
     space = space_from_spec(spec)
+    arch = space.resolve(spec.params)
+    if arch.get("compression") and post_train is None:
+        raise ValueError(f"{spec.space_source}: this space compresses after training (its `compression:` block), "
+                         "and run_trial was given no post_train step: pass nas.compress.in_loop.compress_trained")
     model = build(space, spec.params, input_shape=splits.input_shape, num_classes=splits.num_classes, seed=spec.seed)
     resume = None
     if spec.extra.get(RESUME_FROM):
@@ -186,13 +197,9 @@ def run_trial(
         x = torch.zeros(int(lat_cfg.get("batch_size", 1)), *splits.input_shape, device=device)
         lat = measure_latency(model, x, warmup=int(lat_cfg.get("warmup", 2)), repeats=int(lat_cfg.get("repeats", 5)))
         final.update(latency_ms=lat.median_ms, latency_iqr_ms=lat.iqr_ms, latency_threads=float(lat.threads))
-    plan = space.resolve(spec.params).get("compression")
-    if plan and not is_noop(plan):
-        done = apply_plan(model, plan, splits, seed=spec.seed, lr=float(t["lr"]),
-                          batch_size=int(spec.data.get("batch_size", 64)))
-        final = {**final, "uncompressed_val_accuracy": final["val_accuracy"],
-                 "uncompressed_mflops": spec.mflops, **done.metrics()}
-        final["compress_flops"] = final.pop("compress_mflops") * 1e6
-        return result, done.model, final
+    if post_train is not None:
+        done = post_train(model, arch, splits, spec, final)
+        if done is not None:
+            return result, done[0], done[1]
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return result, state, final

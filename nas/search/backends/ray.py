@@ -32,6 +32,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from nas._compat import ray_actor_table  # type: ignore[attr-defined]
+from nas.compress.in_loop import compress_trained
 from nas.errors import ConfigError
 from nas.search.backends.base import Observer, RunnerTimes, train_tflops
 from nas.training.checkpoint import WEIGHTS_FILE, save_module
@@ -145,7 +146,8 @@ def _trainable(config: dict[str, Any]) -> None:
             tune.report({**metrics, **where}, checkpoint=Checkpoint.from_directory(d))
 
     try:
-        _, state, final = run_trial(spec, on_epoch=on_epoch, on_snapshot=lambda _, s: snapshot.update(state=s))
+        _, state, final = run_trial(spec, on_epoch=on_epoch, on_snapshot=lambda _, s: snapshot.update(state=s),
+                                    post_train=compress_trained)
     except Exception as e:  # recorded as a failed trial with its reason; the search goes on
         log.warning("trial %d failed: %s", spec.number, e)
         tune.report({FAILED_KEY: 1.0, ERROR_KEY: f"{type(e).__name__}: {e}"[:2000], FINAL_KEY: 1.0, **where})
