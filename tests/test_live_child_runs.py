@@ -76,3 +76,31 @@ def test_a_dead_drivers_live_run_is_completed_not_written_twice(tmp_path, writer
     assert sorted(m.step for m in client.get_metric_history(rid, "epoch/val_accuracy")) == [1, 2]
     assert run.data.metrics["val_accuracy"] == 0.9
     assert again.logged_trials() == {7: rid}
+
+
+@pytest.mark.parametrize("lasts_s", [0.0, 0.6])
+def test_a_live_run_appears_live_after_s_into_a_trial_and_a_shorter_trial_is_written_once(tmp_path, lasts_s):
+    """Deferred as the search loop defers it, the live run is created ``live_after_s`` after the trial started:
+    a trial still running then is shown RUNNING with its epochs; one that ended before gets no live run, and its
+    one run (epochs included) is written whole at its end, one write instead of three."""
+    from mlflow.entities import ViewType
+
+    tracker = SearchTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "live", write_delay_s=0.0, live_after_s=0.3)
+    tracker.start("search", params={}, tags={}, texts={})
+    client = MlflowClient(tracker.uri)
+    rec = TrialRecord(number=2, params={"width": 8}, training={"lr": 0.01}, profile={"mflops": 0.5},
+                      start_time=time.time())
+    tracker.defer(tracker.start_trial, rec)
+    rec.history = [{"epoch": 1, "val_accuracy": 0.6}]
+    tracker.defer(tracker.log_epoch, 2, dict(rec.history[0]))
+    time.sleep(lasts_s)
+    parent = client.get_run(tracker.run_id)
+    running = [r.info.status for r in trial_runs(client, parent)]
+    assert running == (["RUNNING"] if lasts_s > 0.3 else [])
+    rec.status, rec.end_time, rec.metrics = "complete", time.time(), {"val_accuracy": 0.6, "mflops": 0.5}
+    tracker.defer(tracker.log_trial, rec)
+    tracker.finish()
+    every = client.search_runs([parent.info.experiment_id], "tags.`nas.kind` = 'trial'", ViewType.ALL)
+    assert [r.info.status for r in every] == ["FINISHED"]  # one run, never a second nor a deleted one
+    assert [(m.step, m.value) for m in client.get_metric_history(every[0].info.run_id, "epoch/val_accuracy")] == [
+        (1, 0.6)]

@@ -284,7 +284,8 @@ class SearchTracker:
     the next trial's training, when the driver waits on Ray with the GIL released. Nothing is dropped or merged.
     """
 
-    def __init__(self, uri: str, experiment_name: str, *, write_delay_s: float = 0.05) -> None:
+    def __init__(self, uri: str, experiment_name: str, *, write_delay_s: float = 0.05,
+                 live_after_s: float = 1.0) -> None:
         self.uri = uri
         self.client = client_for(uri)
         self.seconds = 0.0
@@ -310,12 +311,15 @@ class SearchTracker:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nas-mlflow")
         self._pending: list[Future[Any]] = []
         self.write_delay_s = write_delay_s
+        self.live_after_s = live_after_s
         self._hurry = threading.Event()  # set while flush() waits: deferred calls start at once
 
     def defer(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on the writer thread (FIFO), ``write_delay_s`` from now at the earliest."""
+        """Run ``fn(*args)`` on the writer thread (FIFO), ``write_delay_s`` from now at the earliest
+        (:meth:`start_trial`: ``live_after_s``, see there)."""
+        delay = self.live_after_s if fn == self.start_trial else self.write_delay_s
         self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
-        self._pending.append(self._writer.submit(self._when_due, time.monotonic() + self.write_delay_s, fn, *args))
+        self._pending.append(self._writer.submit(self._when_due, time.monotonic() + delay, fn, *args))
 
     def _when_due(self, due: float, fn: Callable[..., Any], *args: Any) -> Any:
         wait = due - time.monotonic()
@@ -450,10 +454,17 @@ class SearchTracker:
 
     # -- child runs --------------------------------------------------------------------------------------------
 
-    def start_trial(self, rec: TrialRecord) -> str:
-        """Create the child run of a trial as it starts (RUNNING, with its architecture and training params), so
-        the MLflow UI lists running trials; :meth:`log_epoch` then adds each epoch's metrics as they come and
-        :meth:`log_trial` completes and ends the same run. Returns its run id."""
+    def start_trial(self, rec: TrialRecord) -> str | None:
+        """Create the child run of a running trial (RUNNING, with its architecture and training params), so the
+        MLflow UI lists running trials; :meth:`log_epoch` then adds each epoch's metrics as they come and
+        :meth:`log_trial` completes and ends the same run. Returns its run id.
+
+        Deferred, it runs ``live_after_s`` (1 s) after the trial started: a trial that has already ended by then
+        gets no live run (returns None) and :meth:`log_trial` writes its whole run, epochs included, in one
+        write instead of three. Short trials, where the engine's cost per trial matters, pay one write; a
+        trial the UI could show running for more than a second is shown."""
+        if rec.end_time:
+            return None
         t0 = time.perf_counter()
         parent = self._parent()
         tags = {"mlflow.parentRunId": parent, TAG_KIND: "trial", TAG_SEARCH: parent, TAG_STATUS: "running",
@@ -474,7 +485,8 @@ class SearchTracker:
         return rid
 
     def log_epoch(self, number: int, metrics: Mapping[str, float]) -> None:
-        """One epoch's metrics (``epoch/<name>`` at step ``epoch``) on a running trial's child run."""
+        """One epoch's metrics (``epoch/<name>`` at step ``epoch``) on a running trial's child run; nothing for
+        a trial without a live run (:meth:`log_trial` writes its epochs)."""
         rid = self._open.get(number)
         if rid is None:
             return
