@@ -125,6 +125,27 @@ def test_interrupted_trials_stay_interrupted_across_two_crashes(tmp_path):
     assert t.state == optuna.trial.TrialState.FAIL and t.user_attrs[STATUS_ATTR] == "interrupted"
 
 
+def test_an_enqueued_trial_never_asked_is_left_waiting_not_told(tmp_path):
+    """Found with the one-shot search's finalists (and the proxy prior's seeds), enqueued and not yet asked when
+    the driver stopped: recording the trials in flight, resuming and the doctor's repair told Optuna they were
+    interrupted, and Optuna refuses to tell a WAITING trial (ValueError). They never ran: they stay WAITING, and
+    a resumed driver's first ask runs them."""
+    from nas.search.doctor import _running_trials
+    from nas.search.resume import record_in_flight
+
+    storage = str(tmp_path / "j.journal")
+    first = _controller(storage)
+    first.propose()  # in flight
+    first.study.enqueue_trial(first.space.sample_random(7))  # enqueued, never asked
+    stopped = record_in_flight(first, [], "interrupted")
+    assert [r.number for r in stopped] == [0]
+    assert _running_trials(first.study, repair=True).ok
+    resumed = _controller(storage)
+    assert [r.status for r in recover_records(resumed)] == ["interrupted"]
+    waiting = resumed.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    assert [t.number for t in waiting] == [1]
+
+
 def test_resumed_sampler_draws_new_points(tmp_path):
     """A sampler rebuilt with the search seed replays the first draws; reseeded from the trials so far it does not."""
     from nas.search.resume import reseed_sampler

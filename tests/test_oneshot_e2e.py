@@ -18,8 +18,10 @@ from conftest import write_experiment
 from mlflow import MlflowClient
 
 from nas.config.experiment import load_experiment
-from nas.search.api import run_search
+from nas.errors import ConfigError
+from nas.search.api import SearchInterruptedError, run_search
 from nas.search.oneshot.run import TAU_METRIC
+from nas.tracking.tracker import trial_runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -85,3 +87,44 @@ def test_trained_supernet_is_billed_and_tau_logged(tmp_path, ray_cluster):
     trials_flops = sum(r.metrics.get("train_flops", 0.0) for r in result.records)
     assert result.bill.train_flops == pytest.approx(trials_flops + info["supernet_flops"] + info["scoring_flops"])
     assert Path(parent.data.tags["nas.one_shot_checkpoint"], "supernet.pt").is_file()
+    # one engine: the shared finalize (driver sessions, Pareto tags kept equal to the front), and a refused
+    # resume leaves the run as it was
+    client = MlflowClient(exp.tracking.uri)
+    assert json.loads(parent.data.tags["nas.driver_sessions"])[0]["wall_s"] > 0
+    pareto = {r.info.run_id for r in trial_runs(client, parent) if r.data.tags.get("nas.pareto") == "true"}
+    assert pareto == {r.run_id for r in result.pareto}
+    with pytest.raises(ConfigError, match="cannot be resumed"):
+        run_search(exp, storage_path=str(tmp_path / "ray"), resume=result.run_id)
+    again = client.get_run(result.run_id)
+    assert again.info.status == "FINISHED" and again.data.tags == parent.data.tags
+
+
+def test_a_signal_while_finalists_train_ends_the_one_shot_search_killed_and_recorded(tmp_path, ray_cluster):
+    """The one-shot search runs inside the one search session: SIGINT during the stand-alone stage stops it
+    gracefully (no new trial, the trials in flight recorded as interrupted, the parent KILLED), as any search."""
+    import os
+    import signal
+    import threading
+
+    exp = load_experiment(write_experiment(
+        tmp_path, "oneshot-signal", training={"epochs": 12, "lr": 0.01},
+        search={"sampler": "random", "trials": 6, "concurrency": 1, "seed": 2, "strategy": "one-shot"},
+        one_shot={"epochs": 0, "subnets": 10, "batch": 10, "top_k": 4, "controls": 0, "tau_threshold": -1.0,
+                  "calibration_batches": 1},
+        tracking={"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "oneshot"}))
+
+    def on_update(state) -> None:  # the first finalist ended: interrupt, as Ctrl-C would
+        if state.done >= 1 and not sent:
+            sent.append(True)
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    sent: list[bool] = []
+    with pytest.raises(SearchInterruptedError):
+        run_search(exp, storage_path=str(tmp_path / "ray"), register_models=False, on_update=on_update)
+    client = MlflowClient(exp.tracking.uri)
+    parent = client.search_runs([client.get_experiment_by_name("oneshot").experiment_id],
+                                "tags.`nas.kind` = 'search'")[0]
+    assert parent.info.status == "KILLED" and parent.data.tags["nas.stop_reason"] == "interrupted"
+    statuses = [r.data.tags["nas.status"] for r in trial_runs(client, parent)]
+    assert "complete" in statuses and len(statuses) < 4  # stopped before every finalist trained
+

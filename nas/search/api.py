@@ -52,6 +52,7 @@ from nas.proxies.scorer import ArchitectureScorer, proxy_set
 from nas.search.backends.ray import RayBackend, cluster_resources, init_ray, node_resources
 from nas.search.controller import Controller, open_storage
 from nas.search.loop import SearchLoop, SearchState, trial_seed
+from nas.search.oneshot.run import OneShotOutcome, check_one_shot, finalists_experiment, run_one_shot
 from nas.search.preflight import preflight
 from nas.search.resume import missing_child_runs, record_in_flight, recover_records, reseed_sampler
 from nas.search.signals import GracefulStop
@@ -138,12 +139,6 @@ def run_search(exp: Experiment, *, address: str | None = None, storage_path: str
     torch.set_num_threads(1)
     stop = GracefulStop()
     try:
-        if exp.one_shot is not None:  # weight-sharing search: its own orchestration (nas/oneshot/run.py)
-            from nas.search.oneshot.run import run_one_shot
-
-            return run_one_shot(exp, storage_root=storage_path or ray_storage_for(exp), start_parent=_start_parent,
-                                reference_point=reference_point, result_cls=SearchResult, address=address,
-                                on_update=on_update, register_models=register_models, resume=resume)
         with contextlib.ExitStack() as stack:
             plan = _validate(exp, stack, address=address, resume=resume)
             session = _open(plan, stack, stop, on_update=on_update)
@@ -190,6 +185,8 @@ def _validate(exp: Experiment, stack: contextlib.ExitStack, *, address: str | No
     probe = Controller(exp, space, input_shape=splits.input_shape, num_classes=splits.num_classes,
                        train_samples_per_trial=exp.training.epochs * len(splits.train))
     probe.check_feasible()
+    if exp.one_shot is not None:
+        check_one_shot(exp, space, probe, resume)
     t0 = time.perf_counter()
     cluster = init_ray(address)
     ray_init_s = time.perf_counter() - t0
@@ -287,6 +284,7 @@ class _Session:
     resumed_finished: bool  # resuming a FINISHED search with nothing left to do
     stop: GracefulStop
     earlier: list[dict[str, Any]] = field(default_factory=list)  # earlier drivers' sessions
+    one_shot: OneShotOutcome | None = None  # a one-shot search's stages (nas/search/oneshot/run.py)
 
 
 class _Meter:
@@ -341,6 +339,8 @@ def _open(plan: _Plan, stack: contextlib.ExitStack, stop: GracefulStop, *,
             log.warning("the Optuna study lives in memory (non-sqlite tracking store, no search.storage): "
                         "this search cannot be resumed")
         resumed_finished, earlier = False, []
+    if exp.one_shot is not None:  # the trials are the supernet's finalists (nas/search/oneshot/run.py)
+        exp = finalists_experiment(exp)
     scorer = None
     if exp.proxy.use != "off":
         scorer = ArchitectureScorer.from_dataset(space, splits.train, proxy_set(exp.proxy.name),
@@ -400,12 +400,18 @@ def _parent_guard(tracker: SearchTracker, stop: GracefulStop) -> Callable[..., b
 
 def _run(session: _Session, stack: contextlib.ExitStack, *, storage_path: str | None) -> Any:
     exp, loop = session.plan.exp, session.loop
-    remaining = 0 if session.resumed_finished else exp.search.trials - loop.proposed
-    session.stop.loop = loop
-    loop.backend = RayBackend(concurrency=exp.search.concurrency, cpu=exp.resources.cpu, gpu=exp.resources.gpu,
-                              storage_path=storage_path or ray_storage_for(exp),
-                              name=f"{session.run_id}-{int(time.time())}", time_budget_s=exp.search.time_budget_s)
-    times = loop.backend.run(loop, max_trials=remaining)
+    if exp.one_shot is not None:  # supernet, scoring, then the finalists through this loop
+        session.one_shot = run_one_shot(exp, session.plan.space, session.plan.splits, session.tracker, loop,
+                                        session.controller, session.reference, session.run_id,
+                                        storage_path or ray_storage_for(exp), session.stop)
+        times = session.one_shot.times
+    else:
+        remaining = 0 if session.resumed_finished else exp.search.trials - loop.proposed
+        session.stop.loop = loop
+        loop.backend = RayBackend(concurrency=exp.search.concurrency, cpu=exp.resources.cpu, gpu=exp.resources.gpu,
+                                  storage_path=storage_path or ray_storage_for(exp),
+                                  name=f"{session.run_id}-{int(time.time())}", time_budget_s=exp.search.time_budget_s)
+        times = loop.backend.run(loop, max_trials=remaining)
     session.stop.finishing = True
     reason = ("interrupted" if session.stop.signum is not None
               else f"time_budget_s: search.time_budget_s={exp.search.time_budget_s} reached")
@@ -449,8 +455,9 @@ def _finalize(session: _Session, times: Any, *, register_models: bool) -> Search
         tracker.finish("FINISHED", tags={"nas.pareto_size": len(front)})
         return _result(session, ranked, hv, {}, None)
     loop.log_front_artifacts()
-    sampler_s = controller.stats.sampler_seconds + probe.stats.sampler_seconds + controller.stats.proxy_seconds
-    profile_s = controller.stats.profile_seconds + probe.stats.profile_seconds
+    stats = [controller.stats, probe.stats, *(session.one_shot.stats if session.one_shot else [])]
+    sampler_s = sum(s.sampler_seconds for s in stats) + controller.stats.proxy_seconds
+    profile_s = sum(s.profile_seconds for s in stats)
     wall_s = time.perf_counter() - plan.t_start
     overhead = {"sampler_s": sampler_s, "profile_s": profile_s, "tracking_s": tracker.seconds,
                 "ray_init_s": plan.ray_init_s,
@@ -498,7 +505,8 @@ def _bill(session: _Session, overhead: dict[str, float], wall_s: float) -> Searc
         for k, v in s.get("overhead", {}).items():
             parts[k] = parts.get(k, 0.0) + float(v)
     energy = session.meter.stop()
-    return bill_search(list(loop.records.values()), parts, total_wall, workers, exp.resources, exp.energy,
+    extra = session.one_shot.records if session.one_shot else []  # the supernet's training and the scoring
+    return bill_search([*loop.records.values(), *extra], parts, total_wall, workers, exp.resources, exp.energy,
                        measured_energy=energy if not session.earlier else None,
                        started_at=session.plan.started_at if not session.earlier else None,
                        flops_saved_by_rejections=session.controller.stats.rejected_saved_train_flops)
@@ -509,7 +517,7 @@ def _result(session: _Session, ranked: list[TrialRecord], hv: float, overhead: d
     loop = session.loop
     return SearchResult(session.run_id, session.plan.exp.tracking.uri, session.tracker.experiment_id,
                         sorted(loop.records.values(), key=lambda r: r.number), ranked, hv, session.reference,
-                        loop.state, overhead, bill)
+                        loop.state, overhead, bill, one_shot=session.one_shot.info if session.one_shot else None)
 
 
 def _start_parent(tracker: SearchTracker, exp: Experiment, space: Space, input_shape: tuple[int, ...],

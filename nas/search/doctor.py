@@ -116,7 +116,7 @@ def _lease_if_free(where: StudyLocation, repair: bool) -> Iterator[tuple[str, bo
 
 
 def _running_trials(study: optuna.Study, repair: bool) -> Finding:
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))  # WAITING (enqueued) never ran
     if not running:
         return Finding("trials left running", True, "none")
     numbers = ", ".join(str(t.number) for t in running)

@@ -50,7 +50,9 @@ def recover_records(controller: Controller) -> list[TrialRecord]:
         if status == REPEAT_STATUS:  # answered from a known result, never trained: not a trial of the search
             controller.stats.repeats += 1
             continue
-        if t.state in (TrialState.RUNNING, TrialState.WAITING):
+        if t.state == TrialState.WAITING:  # enqueued, never asked: it never ran; the next ask runs it
+            continue
+        if t.state == TrialState.RUNNING:
             _mark_interrupted(study, t)
             records.append(_from_trial(t, "interrupted", INTERRUPTED))
             continue
@@ -104,7 +106,7 @@ def record_in_flight(controller: Controller, records: Iterable[TrialRecord], rea
     before the study stores it."""
     by_number = {r.number: r for r in records}
     out = []
-    for t in controller.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+    for t in controller.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # WAITING: never ran
         rec = by_number.get(t.number) or _from_trial(t, "interrupted", reason)
         rec.status, rec.reason = "interrupted", f"interrupted: {reason}"
         rec.end_time = time.time()
