@@ -9,6 +9,7 @@ that writes somewhere else on the way.
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -238,3 +239,20 @@ def test_fast_path_only_for_the_schema_it_writes(monkeypatch):
     assert tracking._schema_as_written()
     monkeypatch.setitem(tracking._WRITTEN_COLUMNS, SqlRun, tracking._WRITTEN_COLUMNS[SqlRun] - {"user_id"})
     assert not tracking._schema_as_written()  # an MLflow with other columns falls back to the client path
+
+
+def test_logging_a_model_shows_no_download_bars_and_keeps_the_users_setting(monkeypatch):
+    """MLflow copies a model's extra files through downloads with progress bars (a few stderr lines per Pareto
+    model at the end of each search): off while nas logs a model, unless the user set the variable."""
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR as BARS
+
+    from nas.tracking.tracker import _no_progress_bars
+
+    monkeypatch.delenv(BARS.name, raising=False)
+    with _no_progress_bars():
+        assert BARS.get() is False
+    assert BARS.name not in os.environ
+    monkeypatch.setenv(BARS.name, "true")
+    with _no_progress_bars():
+        assert BARS.get() is True
+    assert os.environ[BARS.name] == "true"

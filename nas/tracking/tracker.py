@@ -10,6 +10,7 @@ carries one trial's architecture, per-epoch metrics, profile and status. Any tra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -20,7 +21,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -634,7 +635,7 @@ class SearchTracker:
         level = quiet.level
         quiet.setLevel(logging.ERROR)
         try:
-            with _use_tracking_uri(self.uri):
+            with _use_tracking_uri(self.uri), _no_progress_bars():
                 info = mlflow.pytorch.log_model(
                     module, name=f"trial-{rec.number:04d}", model_id=model.model_id,
                     signature=infer_signature(example, out), input_example=example,
@@ -673,6 +674,26 @@ class SearchTracker:
             self.client.log_batch(run_id, params=p_chunks[i] if i < len(p_chunks) else (),
                                   tags=t_chunks[i] if i < len(t_chunks) else (),
                                   metrics=m_chunks[i] if i < len(m_chunks) else ())
+
+
+_PROGRESS_BARS = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+_progress_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """No "Downloading artifacts" bars on stderr while a model is logged: MLflow copies each of its extra files
+    through a download with a progress bar, a few lines of noise per Pareto model at the end of every search. A
+    user's own setting of the variable is kept; the variable is restored after the block."""
+    with _progress_lock:
+        if _PROGRESS_BARS in os.environ:
+            yield
+            return
+        os.environ[_PROGRESS_BARS] = "false"
+        try:
+            yield
+        finally:
+            os.environ.pop(_PROGRESS_BARS, None)
 
 
 def _trial_params(rec: TrialRecord) -> dict[str, Any]:
