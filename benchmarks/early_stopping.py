@@ -21,8 +21,10 @@ import logging
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +46,41 @@ def compute_to_reach(points: list[tuple[float, float]], target: float) -> float 
     return next((c for c, hv in points if hv >= target), None)
 
 
+@dataclass
+class FullAndAsha:
+    """One seed's pair of searches: ``full`` trains every trial; ``asha`` stops early (Pareto-ASHA) and may
+    propose more trials, within a training budget of ``budget_share`` of what ``full`` spent."""
+
+    exp: Any  # the full search's experiment (seed, trials, tracking store applied)
+    full: Any  # its SearchResult
+    asha: Any
+    full_flops: float  # training FLOPs the full search's trials ran
+    full_wall_s: float
+    asha_wall_s: float
+
+
+def full_and_asha(base: Any, *, seed: int, trials: int, workdir: str | Path, asha_trials: int | None = None,
+                  eta: float = 3.0, rungs: Sequence[int] = (1,), budget_share: float = 1 / 3) -> FullAndAsha:
+    """Run the full search of ``base`` (``trials``, ``seed``; MLflow sqlite and Ray storage in ``workdir``),
+    then the Pareto-ASHA one: up to ``asha_trials`` (default 3 x ``trials``) trials, judged at ``rungs`` epochs
+    with ``eta``, stopping at ``budget_share`` of the full search's training FLOPs."""
+    from nas.config.experiment import BudgetConfig, EarlyStoppingConfig
+    from nas.search.api import run_search
+
+    uri = f"sqlite:///{Path(workdir) / 'mlflow.db'}"
+    ray = str(Path(workdir) / "ray")
+    exp = base.with_overrides(trials=trials, seed=seed, tracking_uri=uri)
+    t0 = time.perf_counter()
+    full = run_search(exp, storage_path=ray, register_models=False)
+    t1 = time.perf_counter()
+    spent = sum(r.metrics.get("train_flops", 0.0) for r in full.records if r.number >= 0)
+    asha_exp = replace(exp.with_overrides(trials=asha_trials or 3 * trials),
+                       early_stopping=EarlyStoppingConfig(method="pareto-asha", eta=eta, rungs=list(rungs)),
+                       budget=BudgetConfig(train_tflops=budget_share * spent / 1e12))
+    asha = run_search(asha_exp, storage_path=ray, register_models=False)
+    return FullAndAsha(exp, full, asha, spent, t1 - t0, time.perf_counter() - t1)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--experiment", default=str(ROOT / "experiments" / "digits_cnn.yaml"))
@@ -57,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    from nas.config.experiment import BudgetConfig, EarlyStoppingConfig, load_experiment
-    from nas.search.api import run_search
+    from nas.config.experiment import load_experiment
     from nas.search.backends.ray import init_ray
 
     base = load_experiment(args.experiment)
@@ -67,25 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     rows, t_start = [], time.perf_counter()
     for seed in range(args.seeds):
         with tempfile.TemporaryDirectory() as d:
-            uri = f"sqlite:///{Path(d) / 'mlflow.db'}"
-            exp = base.with_overrides(trials=args.trials, seed=seed, tracking_uri=uri)
-            t0 = time.perf_counter()
-            full = run_search(exp, storage_path=str(Path(d) / "ray"), register_models=False)
-            t1 = time.perf_counter()
-            spent = sum(r.metrics.get("train_flops", 0.0) for r in full.records)
-            asha_exp = replace(exp.with_overrides(trials=args.asha_trials or 3 * args.trials),
-                               early_stopping=EarlyStoppingConfig(method="pareto-asha", eta=args.eta, rungs=args.rungs),
-                               budget=BudgetConfig(train_tflops=args.budget_share * spent / 1e12))
-            asha = run_search(asha_exp, storage_path=str(Path(d) / "ray"), register_models=False)
-            t2 = time.perf_counter()
+            pair = full_and_asha(base, seed=seed, trials=args.trials, workdir=d, asha_trials=args.asha_trials,
+                                 eta=args.eta, rungs=args.rungs, budget_share=args.budget_share)
+        full, asha = pair.full, pair.asha
         ref = full.reference
         full_curve, asha_curve = curve(full.records, objectives, ref), curve(asha.records, objectives, ref)
         full_hv, full_c = full_curve[-1][1], full_curve[-1][0]
         reach = compute_to_reach(asha_curve, 0.95 * full_hv)
         rows.append({
-            "seed": seed, "full_hv": full_hv, "full_tflops": full_c / 1e12, "full_wall_s": t1 - t0,
+            "seed": seed, "full_hv": full_hv, "full_tflops": full_c / 1e12, "full_wall_s": pair.full_wall_s,
             "asha_hv": asha_curve[-1][1], "asha_hv_ratio": asha_curve[-1][1] / full_hv,
-            "asha_tflops": asha_curve[-1][0] / 1e12, "asha_wall_s": t2 - t1,
+            "asha_tflops": asha_curve[-1][0] / 1e12, "asha_wall_s": pair.asha_wall_s,
             "asha_pruned": sum(r.status == "pruned" for r in asha.records),
             "asha_trials": sum(r.status in ("complete", "pruned") for r in asha.records),
             "asha_stop": asha.state.stop_reason,

@@ -5,7 +5,7 @@ Ray, MLflow sqlite in a temp dir, Optuna):
 
 * **full**: ``--trials`` trials, each trained for the experiment's epochs;
 * **Pareto-ASHA**: up to 3x the trials, early stopping after 1 epoch (eta 3), with a training-compute budget of
-  1/3 of what the full search spent;
+  1/3 of what the full search spent (the pair is ``benchmarks/early_stopping.py``'s ``full_and_asha``);
 * **one-shot**: the supernet (``--supernet-epochs``), ``--subnets`` subnets scored with inherited weights, the
   ``--top-k`` best plus ``--controls`` random ones trained stand-alone; with tau below 0.5 the remaining trials
   (``--trials`` minus those) run as Pareto-ASHA (the self-check's fallback).
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    from nas.config.experiment import BudgetConfig, EarlyStoppingConfig, load_experiment
+    from nas.config.experiment import load_experiment
     from nas.config.one_shot import OneShotConfig
     from nas.report.baselines import fit_baselines
     from nas.search.api import run_search
@@ -77,17 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     for seed in range(args.seeds):
         with tempfile.TemporaryDirectory() as d:
-            uri = f"sqlite:///{Path(d) / 'mlflow.db'}"
-            exp = base.with_overrides(trials=args.trials, seed=seed, tracking_uri=uri)
-            t0 = time.perf_counter()
-            full = run_search(exp, storage_path=str(Path(d) / "ray"), register_models=False)
-            t1 = time.perf_counter()
+            # full, then Pareto-ASHA at 1/3 of its compute: the pair benchmarks/early_stopping.py measures
+            pair = early_stopping.full_and_asha(base, seed=seed, trials=args.trials, workdir=d)
+            exp, full, asha = pair.exp, pair.full, pair.asha
             ref = {**full.reference, "val_accuracy": acc_ref}
-            full_c = curve(full.records, objectives, ref)[-1][0]
-            asha_exp = replace(exp.with_overrides(trials=3 * args.trials),
-                               early_stopping=EarlyStoppingConfig(method="pareto-asha", eta=3, rungs=[1]),
-                               budget=BudgetConfig(train_tflops=full_c / 3 / 1e12))
-            asha = run_search(asha_exp, storage_path=str(Path(d) / "ray"), register_models=False)
+            full_c = pair.full_flops
             t2 = time.perf_counter()
             os_exp = replace(exp, search=replace(exp.search, strategy="one-shot"), one_shot=OneShotConfig(
                 epochs=args.supernet_epochs, subnets=args.subnets, top_k=args.top_k, controls=args.controls))
@@ -95,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             t3 = time.perf_counter()
         info = one.one_shot or {}
         pre = info.get("supernet_flops", 0.0) + info.get("scoring_flops", 0.0)
-        row = {"seed": seed, "acc_reference": acc_ref, "full_tflops": full_c / 1e12, "full_wall_s": t1 - t0,
-               "asha_wall_s": t2 - t1, "one_shot_wall_s": t3 - t2}
+        row = {"seed": seed, "acc_reference": acc_ref, "full_tflops": full_c / 1e12, "full_wall_s": pair.full_wall_s,
+               "asha_wall_s": pair.asha_wall_s, "one_shot_wall_s": t3 - t2}
         # two accuracy references: the strict one (above the classical baselines) and 0 (the search's own)
         for tag, reference in (("", ref), ("lenient_", {**ref, "val_accuracy": 0.0})):
             full_curve = curve(full.records, objectives, reference)
