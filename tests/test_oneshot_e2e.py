@@ -107,7 +107,7 @@ def test_a_signal_while_finalists_train_ends_the_one_shot_search_killed_and_reco
     import threading
 
     exp = load_experiment(write_experiment(
-        tmp_path, "oneshot-signal", training={"epochs": 12, "lr": 0.01},
+        tmp_path, "oneshot-signal", training={"epochs": 6, "lr": 0.01},
         search={"sampler": "random", "trials": 6, "concurrency": 1, "seed": 2, "strategy": "one-shot"},
         one_shot={"epochs": 0, "subnets": 10, "batch": 10, "top_k": 4, "controls": 0, "tau_threshold": -1.0,
                   "calibration_batches": 1},
