@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="one_shot")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    args.commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                 text=True).stdout.strip()  # the code that runs: taken at the start
 
     from nas.config.experiment import load_experiment
     from nas.config.one_shot import OneShotConfig
@@ -129,7 +131,7 @@ def _write(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[str]
                 f"{fmt(r[f'{tag}one_shot_hv_ratio'])}, {r['one_shot_compute_ratio']:.2f} ({r['supernet_share']:.3f}), "
                 f"{fmt(r[f'{tag}one_shot_to95_ratio'])} | {fmt(r['tau'])} ({r['trusted']}) | "
                 f"{'yes' if r['pass'] else 'no'} |")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = args.commit
     command = "python benchmarks/one_shot.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (f"# One-shot vs full training vs Pareto-ASHA (digits `cnn`)\n\ncommit {commit}; `{command}`; "
               f"{platform.node()} ({platform.machine()}, {platform.processor() or 'cpu'}), CPU only (no GPU this "
