@@ -27,14 +27,16 @@ TRAINED = ("complete", "pruned", "failed")  # statuses of trials that trained (o
 
 
 def write_search(folder: Path, *, trials: int, concurrency: int = 2, epochs: int = 3, name: str = "durable",
-                 **search: Any) -> Path:
-    """An experiment (tiny CNN on digits, lr sampled so no two draws share params) in ``folder``."""
+                 live_after_s: float | None = None, **search: Any) -> Path:
+    """An experiment (tiny CNN on digits, lr sampled so no two draws share params) in ``folder``; ``live_after_s``
+    sets ``tracking.live_after_s`` (0: a trial's child run is live from its start)."""
     shutil.copy(FIXTURES / "tiny_cnn.yaml", folder / "space.yaml")
     doc = {"name": name, "space": "space.yaml",
            "training": {"epochs": epochs, "lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
            "search": {"sampler": "random", "trials": trials, "concurrency": concurrency, "seed": 0, **search},
            "resources": {"cpu": 1},
-           "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}", "experiment": name}}
+           "tracking": {"uri": f"sqlite:///{folder / 'mlflow.db'}", "experiment": name,
+                        **({} if live_after_s is None else {"live_after_s": live_after_s})}}
     (folder / "exp.yaml").write_text(yaml.safe_dump(doc))
     return folder / "exp.yaml"
 

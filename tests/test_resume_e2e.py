@@ -62,8 +62,9 @@ def test_kill_twice_then_resume_continues_without_replay(tmp_path, ray_cluster):
     The cluster e2e test (test_driver_killed_then_resumed) then saw, after child runs became live at trial start:
     a trial running at the kill got a second child run (resume deleted the live one, softly, and wrote a new
     one; every reader still listed both). Reproduced here (sqlite, local Ray): the trials live at each kill must
-    keep their one child run, ended as interrupted, with the epochs it had logged."""
-    write_search(tmp_path, trials=TRIALS)
+    keep their one child run, ended as interrupted, with the epochs it had logged. Child runs are live from a
+    trial's start here (``live_after_s: 0``): these trials take about a second, and the kill must find one live."""
+    write_search(tmp_path, trials=TRIALS, live_after_s=0.0)
     proc = cli(tmp_path)
     live = _kill_while_a_trial_runs(tmp_path, proc, 2)
     run_id = parent_run(tmp_path).info.run_id

@@ -308,7 +308,7 @@ def _open(plan: _Plan, stack: contextlib.ExitStack, stop: GracefulStop, *,
     stack.enter_context(stop.installed())
     meter = _Meter(exp)
     stack.callback(meter.stop)
-    tracker = SearchTracker(exp.tracking.uri, exp.experiment_name)
+    tracker = SearchTracker(exp.tracking.uri, exp.experiment_name, live_after_s=exp.tracking.live_after_s)
     if plan.resume_run is not None:
         run_id = plan.resume_run.info.run_id
         tags = plan.resume_run.data.tags
