@@ -46,6 +46,7 @@ from nas.search.backends.ray import RayBackend, train_supernet_trial
 from nas.search.controller.core import Controller, ControllerStats
 from nas.search.loop import SearchLoop
 from nas.search.oneshot.score import pick_finalists, score_subnets, table_csv
+from nas.search.signals import GracefulStop
 from nas.space import Space
 from nas.stopping import BudgetRule, ParetoASHA, experiment_rungs
 from nas.tracking.tracker import SearchTracker
@@ -91,7 +92,7 @@ class OneShotOutcome:
 
 def run_one_shot(exp: Experiment, space: Space, splits: Any, tracker: SearchTracker, loop: SearchLoop,
                  controller: Controller, reference: dict[str, float], run_id: str, storage_root: str,
-                 stop: Any) -> OneShotOutcome:
+                 stop: GracefulStop) -> OneShotOutcome:
     """Stages 1-3 of the module docstring on an open search: ``loop`` and ``controller`` (on the durable study)
     run the finalists; ``stop`` (the search's GracefulStop) is handed the loop once stand-alone training starts."""
     cfg = exp.one_shot
@@ -184,7 +185,7 @@ def run_one_shot(exp: Experiment, space: Space, splits: Any, tracker: SearchTrac
     return OneShotOutcome(times, [supernet_rec, scoring_rec], [scorer.stats], info)
 
 
-def _run_trials(exp: Experiment, loop: SearchLoop, stop: Any, storage_root: str, name: str,
+def _run_trials(exp: Experiment, loop: SearchLoop, stop: GracefulStop, storage_root: str, name: str,
                 max_trials: int) -> RunnerTimes:
     loop.backend = RayBackend(concurrency=exp.search.concurrency, cpu=exp.resources.cpu, gpu=exp.resources.gpu,
                               storage_path=storage_root, name=name, time_budget_s=exp.search.time_budget_s)
