@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from nas.config.experiment import load_experiment
     from nas.config.one_shot import OneShotConfig
-    from nas.oneshot.supernet import Supernet
+    from nas.oneshot.supernet import Supernet, arch_key
     from nas.oneshot.train import train_supernet
     from nas.profile import training_flops
     from nas.search.controller.core import Controller
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
                            calibration=args.calibration, calibration_batch_size=64, seed=args.seed)
     stamp.finish()
     scored = [r for r in result.rows if not r.error]
-    distinct = {str(sorted(r.params.items())) for r in scored}
+    distinct = {arch_key(r.params) for r in scored}
     median_mflops = statistics.median(r.mflops for r in scored)
     one_training = training_flops(median_mflops * 1e6, samples_per_training)
     figures = {

@@ -408,9 +408,8 @@ def _run(session: _Session, stack: contextlib.ExitStack, *, storage_path: str | 
     else:
         remaining = 0 if session.resumed_finished else exp.search.trials - loop.proposed
         session.stop.loop = loop
-        loop.backend = RayBackend(concurrency=exp.search.concurrency, cpu=exp.resources.cpu, gpu=exp.resources.gpu,
-                                  storage_path=storage_path or ray_storage_for(exp),
-                                  name=f"{session.run_id}-{int(time.time())}", time_budget_s=exp.search.time_budget_s)
+        loop.backend = RayBackend.for_experiment(exp, storage_path=storage_path or ray_storage_for(exp),
+                                                 name=f"{session.run_id}-{int(time.time())}")
         times = loop.backend.run(loop, max_trials=remaining)
     session.stop.finishing = True
     reason = ("interrupted" if session.stop.signum is not None

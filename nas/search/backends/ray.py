@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 import torch
@@ -37,6 +37,9 @@ from nas.errors import ConfigError
 from nas.search.backends.base import Observer, RunnerTimes, train_tflops
 from nas.training.checkpoint import WEIGHTS_FILE, save_module
 from nas.training.trial import SNAPSHOT_FILE, TrialSpec, cached_splits, run_trial
+
+if TYPE_CHECKING:
+    from nas.config.experiment import Experiment
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +307,12 @@ class RayBackend:
                  time_budget_s: float | None = None) -> None:
         self.concurrency, self.cpu, self.gpu = concurrency, cpu, gpu
         self.storage_path, self.name, self.time_budget_s = storage_path, name, time_budget_s
+
+    @classmethod
+    def for_experiment(cls, exp: Experiment, *, storage_path: str, name: str) -> RayBackend:
+        """The backend an experiment asks for: its concurrency, per-trial resources and time budget."""
+        return cls(concurrency=exp.search.concurrency, cpu=exp.resources.cpu, gpu=exp.resources.gpu,
+                   storage_path=storage_path, name=name, time_budget_s=exp.search.time_budget_s)
 
     def compute(self, metrics: dict[str, float]) -> float:
         """A trial's training FLOPs, in TFLOPs."""

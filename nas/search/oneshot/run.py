@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +85,13 @@ class OneShotOutcome:
     """What the stages leave for the search's finalize step."""
 
     times: RunnerTimes
-    records: list[TrialRecord]  # search compute outside the trials: the supernet's training, the scoring
     stats: list[ControllerStats]  # the scoring controller's sampler and profiling time
-    info: dict[str, Any] = field(default_factory=dict)  # tau, pairs, figures: SearchResult.one_shot
+    info: dict[str, Any]  # tau, pairs, figures and the two search-compute records: SearchResult.one_shot
+
+    @property
+    def records(self) -> list[TrialRecord]:
+        """Search compute outside the trials, billed with them: the supernet's training, the scoring."""
+        return [self.info["supernet_record"], self.info["scoring_record"]]
 
 
 def run_one_shot(exp: Experiment, space: Space, splits: Any, tracker: SearchTracker, loop: SearchLoop,
@@ -182,13 +186,12 @@ def run_one_shot(exp: Experiment, space: Space, splits: Any, tracker: SearchTrac
     info = {"tau": tau, "trusted": trusted, "pairs": pairs, "scored": len(scored.rows),
             "supernet_flops": supernet_rec.metrics["train_flops"], "scoring_flops": scored.forward_flops,
             "supernet_record": supernet_rec, "scoring_record": scoring_rec}
-    return OneShotOutcome(times, [supernet_rec, scoring_rec], [scorer.stats], info)
+    return OneShotOutcome(times, [scorer.stats], info)
 
 
 def _run_trials(exp: Experiment, loop: SearchLoop, stop: GracefulStop, storage_root: str, name: str,
                 max_trials: int) -> RunnerTimes:
-    loop.backend = RayBackend(concurrency=exp.search.concurrency, cpu=exp.resources.cpu, gpu=exp.resources.gpu,
-                              storage_path=storage_root, name=name, time_budget_s=exp.search.time_budget_s)
+    loop.backend = RayBackend.for_experiment(exp, storage_path=storage_root, name=name)
     stop.loop = loop  # from here a signal stops the search gracefully
     return loop.backend.run(loop, max_trials=max_trials)
 
