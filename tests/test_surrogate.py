@@ -12,12 +12,13 @@ import pytest
 
 from nas.bench import load_table
 from nas.config.experiment import SurrogateConfig, load_experiment
-from nas.pareto import hypervolume
+from nas.pareto import hypervolume, losses
 from nas.search.backends.table import arch_key
 from nas.space import load_space
 from nas.space.dims import Dimension
 from nas.stopping.promote import Promoter
 from nas.surrogate import Encoder, ForestSurrogate, RandomPool, hv_gains, layer_front
+from nas.surrogate.acquire import staircase
 from nas.surrogate.propose import SurrogateProposer, arch_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,26 @@ def test_hv_gains_equal_hypervolume_differences_in_2d_and_3d():
         assert hv_gains(rows, cands, objectives, ref) == pytest.approx(want, abs=1e-9)
     assert hv_gains([], [{"acc": 0.5, "cost": 4.0}, {"acc": math.nan, "cost": 1.0}], OBJ, {"acc": 0, "cost": 10}
                     ).tolist() == pytest.approx([3.0, 0.0])
+
+
+def test_hv_gains_against_a_staircase_equal_those_against_its_rows():
+    """The surrogate keeps a layer as its staircase of losses (ties, duplicates and points beyond the reference
+    included): the gains must not change."""
+    rng = np.random.default_rng(1)
+    vals = np.round(rng.uniform(0, [1, 10], (60, 2)), 1)  # coarse: ties and duplicates
+    rows = [{"acc": a, "cost": c} for a, c in vals.tolist()] + [{"acc": math.nan, "cost": 1.0}]
+    cands = [{"acc": a, "cost": c} for a, c in rng.uniform(0, [1.2, 11], (40, 2)).tolist()]
+    for ref in ({"acc": 0.0, "cost": 10.0}, {"acc": 0.5, "cost": 6.0}):
+        points = staircase(losses(rows, OBJ))
+        assert np.all(np.diff(points[:, 0]) > 0) and np.all(np.diff(points[:, 1]) < 0)
+        assert hv_gains(points, cands, OBJ, ref) == pytest.approx(hv_gains(rows, cands, OBJ, ref), abs=1e-12)
+
+
+def test_arch_id_keeps_json_equality():
+    assert arch_id({"a": "x", "b": "y"}) == arch_id({"b": "y", "a": "x"})
+    assert arch_id({"a": 1}) != arch_id({"a": 1.0}) != arch_id({"a": True})
+    assert arch_id({"a": "1"}) != arch_id({"a": 1})
+    assert arch_id({"a": [1, 2]}) == arch_id({"a": [1, 2]})
 
 
 def test_layer_front_peels_layers():

@@ -28,13 +28,14 @@ def layer_front(
 
 
 def hv_gains(
-    rows: Sequence[Mapping[str, float]],
+    rows: Sequence[Mapping[str, float]] | np.ndarray,
     candidates: Sequence[Mapping[str, float]] | np.ndarray,
     objectives: Sequence[tuple[str, Direction]],
     reference: Mapping[str, float],
 ) -> np.ndarray:
     """The hypervolume each candidate alone adds to ``rows`` (>= 0; NaN objectives add 0). ``candidates``: rows,
-    or an array ``n × len(objectives)`` of objective values in ``objectives`` order."""
+    or an array ``n × len(objectives)`` of objective values in ``objectives`` order. With two objectives ``rows``
+    may also be an array of their losses (e.g. their :func:`staircase`, the same gains)."""
     cand = candidates if isinstance(candidates, np.ndarray) else _values(candidates, objectives)
     signs = np.array([sign(d) for _, d in objectives], dtype=float)
     c = cand * signs
@@ -42,14 +43,16 @@ def hv_gains(
     ok = np.all(np.isfinite(c), axis=1)
     out = np.zeros(len(c))
     if len(objectives) != 2:
+        assert not isinstance(rows, np.ndarray), "losses are taken for two objectives only"
         base = hypervolume(list(rows), objectives, reference) if rows else 0.0
         for i in np.flatnonzero(ok):
             row = {n: float(cand[i, j]) for j, (n, _) in enumerate(objectives)}
             out[i] = max(0.0, hypervolume([*rows, row], objectives, reference) - base)
         return out
-    pts = losses(rows, objectives)
+    pts = rows if isinstance(rows, np.ndarray) else losses(rows, objectives)
     pts = pts[np.all(np.isfinite(pts), axis=1) & np.all(pts < ref, axis=1)]
-    xs, ys = _staircase(pts)
+    front = staircase(pts)
+    xs, ys = front[:, 0], front[:, 1]
     bx = np.concatenate([[-np.inf], xs, [ref[0]]])
     by = np.concatenate([[ref[1]], ys])
     lo = np.maximum(bx[:-1][None, :], c[ok, 0][:, None])
@@ -64,15 +67,13 @@ def _values(rows: Sequence[Mapping[str, float]], objectives: Sequence[tuple[str,
         len(rows), len(objectives))
 
 
-def _staircase(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The non-dominated points of ``pts`` (both minimized), by the first objective ascending."""
-    xs: list[float] = []
-    ys: list[float] = []
-    for x, y in sorted(map(tuple, pts)):
-        if not ys or y < ys[-1]:
-            if xs and x == xs[-1]:
-                ys[-1] = y
-            else:
-                xs.append(x)
-                ys.append(y)
-    return np.array(xs), np.array(ys)
+def staircase(pts: np.ndarray) -> np.ndarray:
+    """The non-dominated points of a ``n × 2`` loss array (both minimized; rows with a non-finite value dropped),
+    duplicates dropped, by the first objective ascending: ``k × 2``. A point in it is below every earlier one."""
+    pts = np.asarray(pts, dtype=float).reshape(-1, 2)
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    if not len(pts):
+        return np.zeros((0, 2))
+    p = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+    lowest_before = np.minimum.accumulate(np.concatenate([[np.inf], p[:-1, 1]]))
+    return p[p[:, 1] < lowest_before]

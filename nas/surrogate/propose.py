@@ -12,23 +12,29 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from nas.config.experiment import SurrogateConfig
 from nas.config.objectives import Direction
-from nas.pareto import reference_point
+from nas.pareto import losses, reference_point
 from nas.space import Space
-from nas.surrogate.acquire import hv_gains, layer_front
+from nas.surrogate.acquire import hv_gains, layer_front, staircase
 from nas.surrogate.encode import Encoder
 from nas.surrogate.model import ForestSurrogate
 from nas.surrogate.pool import RandomPool
 
+#: candidates whose costs and encodings are remembered (a categorical space repeats them); beyond, forgotten
+CANDIDATE_CACHE = 200_000
 
-def arch_id(params: Mapping[str, Any]) -> str:
-    """An architecture's identity: its params as sorted JSON."""
+
+def arch_id(params: Mapping[str, Any]) -> Hashable:
+    """An architecture's identity: its params as sorted JSON; as the sorted (name, value) pairs when every value is
+    a string (the same equality, without serializing: the surrogate asks it of every candidate)."""
+    if all(type(v) is str for v in params.values()):
+        return tuple(sorted(params.items()))
     return json.dumps(dict(params), sort_keys=True, default=str)
 
 
@@ -54,8 +60,10 @@ class SurrogateProposer:
         self.model = ForestSurrogate(seed)
         self.rows: list[dict[str, float]] = []
         self.x: list[np.ndarray] = []  # encodings of ``rows``, in the same order
-        self.seen: set[str] = set()
+        self.seen: set[Hashable] = set()
         self._fitted_at = -1
+        self._candidates: dict[Hashable, tuple[Mapping[str, float], np.ndarray] | None] = {}  # costs, encoding
+        self._bar: tuple[int, Any] = (-1, None)  # (rows seen, :meth:`_bar_points`)
 
     def observe(self, params: Mapping[str, Any], accuracy: float, costs: Mapping[str, float]) -> None:
         """An architecture trained to the surrogate's fidelity reached ``accuracy`` (NaN: a failure, unlearned)."""
@@ -81,27 +89,44 @@ class SurrogateProposer:
         if not self.model.fitted or n - self._fitted_at >= self.cfg.refit_every:
             self.model.fit(np.stack(self.x), accuracies)
             self._fitted_at = n
-        cands, costs, drawn = [], [], set()
+        cands, costs, rows_x, drawn = [], [], [], set()
         for p in self.pool.draw(self.cfg.candidates):
             key = arch_id(p)
             if key in self.seen or key in drawn:
                 continue
             drawn.add(key)
-            c = self.costs_of(p)
-            if c is not None:
+            known = self._candidate(key, p)
+            if known is not None:
                 cands.append(p)
-                costs.append(c)
+                costs.append(known[0])
+                rows_x.append(known[1])
         if not cands:
             return None
-        mean, std = self.model.predict(self.encoder.encode_many(cands))
+        mean, std = self.model.predict(np.stack(rows_x))
         optimistic = mean + self.cfg.kappa * std
         values = np.array([[optimistic[i] if name == self.accuracy else float(costs[i][name])
                             for name, _ in self.objectives] for i in range(len(cands))])
-        drawn_rows = [{**c, self.accuracy: 0.0} for c in costs]
-        seen = {n: [r[n] for r in self.rows + drawn_rows] for n, _ in self.objectives if n != self.accuracy}
+        unset = [n for n, _ in self.objectives if n != self.accuracy and n not in self.reference]
+        seen = {n: [r[n] for r in self.rows] + [c[n] for c in costs] for n in unset}
         ref = {**reference_point(self.objectives, seen, given=self.reference),
                self.accuracy: float(accuracies.min()) - 1e-9}
-        bar = layer_front(self.rows, self.objectives, self.cfg.layers)
-        gains = hv_gains(bar, values, self.objectives, ref)
+        gains = hv_gains(self._bar_points(), values, self.objectives, ref)
         best = int(np.argmax(gains)) if gains.max() > 0 else int(np.argmax(optimistic))
         return cands[best]
+
+    def _candidate(self, key: Hashable, params: Mapping[str, Any]) -> tuple[Mapping[str, float], np.ndarray] | None:
+        """A candidate's costs and encoding, None when infeasible; remembered (costs are deterministic)."""
+        if key not in self._candidates:
+            if len(self._candidates) >= CANDIDATE_CACHE:
+                self._candidates.clear()
+            c = self.costs_of(params)
+            self._candidates[key] = None if c is None else (c, self.encoder.encode(params))
+        return self._candidates[key]
+
+    def _bar_points(self) -> np.ndarray | list[dict[str, float]]:
+        """The ``layers``-th non-dominated layer of the rows seen (recomputed only when a row was added); with two
+        objectives as its staircase of losses, whose hypervolume gains are the same as the layer's rows'."""
+        if self._bar[0] != len(self.rows):
+            bar = layer_front(self.rows, self.objectives, self.cfg.layers)
+            self._bar = (len(self.rows), staircase(losses(bar, self.objectives)) if len(self.objectives) == 2 else bar)
+        return self._bar[1]
