@@ -20,12 +20,13 @@ table's largest cost. The true hypervolume is the whole table's under the same r
 Methods:
 
 - ``nas``: experiments/nb201_bench.yaml through the tabular engine (``nas bench``), the table and columns
-  swapped as ``nas bench --table --accuracy-column --low-fidelity-column`` does; it runs once per reference
-  and billing mode asked for in ``--nas-modes`` (its decisions use the reference), default all four;
+  swapped as ``nas bench --table --accuracy-column --low-fidelity-column`` does, with the quantile reference (as
+  the peers: MOASHA's decisions use it too). Like a peer's, each run is scored four ways from its events: the
+  references and billing modes change the bill and the score, not the decisions. Its own bill (repeats free)
+  is checked equal to the replay's (:func:`check_replay`).
 - peers (benchmarks/peers/): ``random``, ``nsga2``, ``tpe`` (multivariate), ``gp`` (Optuna's GPSampler, with
   ``--gp-max-compute`` because its cost per trial grows with the trials), ``sha`` (successive halving with
-  promotion), ``moasha`` (Syne Tune, priority bug patched). A peer's decisions depend on neither the reference
-  nor the billing, so each seed runs once and is scored four ways.
+  promotion), ``moasha`` (Syne Tune, priority bug patched).
 
 Knobs (``--sha-eta``, ``--moasha-eta``, nas's settings) are chosen on seeds 0-9; the reported seeds are 10-19.
 The results file (``--out NAME``: benchmarks/results/NAME.json and .md) is stamped (benchmarks/_stamp.py).
@@ -84,10 +85,11 @@ def references(table: PeerTable, quantile: float) -> dict[str, tuple[float, floa
     return {"quantile": (accuracy_reference(table.accuracy, quantile), cost), "zero": (0.0, cost)}
 
 
-def nas_run(ds: Dataset, pair: str, seed: int, ref: tuple[float, float], paid: bool, max_compute: float,
-            experiment: str) -> list[Any]:
+def nas_run(ds: Dataset, pair: str, seed: int, ref: tuple[float, float], max_compute: float,
+            experiment: str) -> tuple[list[Any], list[tuple[int, bool, bool]]]:
     """One run of the shipped experiment on ``ds``: the table, columns and reference swapped as the ``nas bench``
-    flags do; returns its trajectory (points with ``compute`` and ``hypervolume``)."""
+    flags do. Returns its trajectory (points with ``compute`` and ``hypervolume``) and its events (table row, in
+    full, answered from a known result) for :func:`score`."""
     import nas.bench
     from nas.bench import load_table
     from nas.bench.overrides import with_bench_overrides
@@ -100,8 +102,9 @@ def nas_run(ds: Dataset, pair: str, seed: int, ref: tuple[float, float], paid: b
     bench = replace(exp.bench, accuracy_columns={200: ds.accuracy, 12: ds.low},
                     cost_columns={metric: ds.pairs[pair]}, reference={"val_accuracy": ref[0], metric: ref[1]})
     exp = replace(exp, bench=bench)
-    run = run_bench(exp, load_table(exp), seed=seed, max_evaluations=10**7, max_compute=max_compute, reuse=not paid)
-    return run.trajectory
+    run = run_bench(exp, load_table(exp), seed=seed, max_evaluations=10**7, max_compute=max_compute)
+    rows = peer_table(ds, pair).rows
+    return run.trajectory, [(rows[arch], full, repeat) for arch, full, repeat in run.events]
 
 
 def _task(task: tuple[str, str, str, int, dict[str, Any]]) -> tuple[tuple[str, str, str, int], dict[str, Any]]:
@@ -110,21 +113,25 @@ def _task(task: tuple[str, str, str, int, dict[str, Any]]) -> tuple[tuple[str, s
     ds = DATASETS[dataset]
     table = peer_table(ds, pair)
     refs = references(table, opts["quantile"])
-    out: dict[str, Any] = {}
-    if method == "nas":
-        for mode in opts["nas_modes"]:
-            ref_name, billing = mode.split("/")
-            out[mode] = nas_run(ds, pair, seed, refs[ref_name], billing == "paid", opts["max_compute"],
-                                opts["experiment"])
-        return (dataset, pair, method, seed), out
     budget = opts["gp_max_compute"] if method == "gp" else opts["max_compute"]
-    knobs = {"sha": {"eta": opts["sha_eta"]}, "moasha": {"eta": opts["moasha_eta"]}}.get(method, {})
-    ledger = run_peer(method, table, seed, reference=refs["quantile"], max_compute=budget, **knobs)
-    for ref_name in REFERENCES:
-        for billing in BILLING:
-            out[f"{ref_name}/{billing}"] = score(ledger.events, table, refs[ref_name], repeats_paid=billing == "paid",
-                                                 max_compute=budget)
+    if method == "nas":
+        own, events = nas_run(ds, pair, seed, refs["quantile"], budget, opts["experiment"])
+        check_replay(own, score(events, table, refs["quantile"], repeats_paid=False, max_compute=budget))
+    else:
+        knobs = {"sha": {"eta": opts["sha_eta"]}, "moasha": {"eta": opts["moasha_eta"]}}.get(method, {})
+        events = run_peer(method, table, seed, reference=refs["quantile"], max_compute=budget, **knobs).events
+    out = {f"{ref_name}/{billing}": score(events, table, refs[ref_name], repeats_paid=billing == "paid",
+                                          max_compute=budget)
+           for ref_name in REFERENCES for billing in BILLING}
     return (dataset, pair, method, seed), out
+
+
+def check_replay(own: list[Any], replay: list[Any]) -> None:
+    """nas's own bill (its search loop's curve) and the replay of its events under the benchmark's rules must end
+    at the same compute and hypervolume: one billing for every method."""
+    a, b = own[-1], replay[-1]
+    if abs(a.compute - b.compute) > 1e-6 or abs(a.hypervolume - b.hypervolume) > 1e-9 * max(1.0, a.hypervolume):
+        raise AssertionError(f"nas's bill and the replay of its events differ: {a} vs {b}")
 
 
 def goals(summary: dict[str, Any], datasets: list[str]) -> list[dict[str, Any]]:
@@ -220,8 +227,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--max-compute", type=float, default=300.0, help="full-training equivalents per run")
     ap.add_argument("--gp-max-compute", type=float, default=100.0, help="budget of the GP sampler (its cost)")
     ap.add_argument("--reference-quantile", type=float, default=DEFAULT_REFERENCE_QUANTILE)
-    ap.add_argument("--nas-modes", nargs="+", default=[f"{r}/{b}" for r in REFERENCES for b in BILLING],
-                    choices=[f"{r}/{b}" for r in REFERENCES for b in BILLING])
     ap.add_argument("--sha-eta", type=float, default=16.0, help="chosen on seeds 0-9 among 2-16 (README)")
     ap.add_argument("--moasha-eta", type=float, default=3.0)
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (the box is shared: default 1)")
@@ -229,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     stamp = Stamp.start(None if argv is None else [__file__, *argv])
     opts = {"quantile": args.reference_quantile, "max_compute": args.max_compute, "gp_max_compute": args.gp_max_compute,
-            "nas_modes": args.nas_modes, "sha_eta": args.sha_eta, "moasha_eta": args.moasha_eta,
+            "sha_eta": args.sha_eta, "moasha_eta": args.moasha_eta,
             "experiment": args.experiment}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     tasks = [(d, p, m, s, opts) for d in args.datasets for p in args.pairs if p in DATASETS[d].pairs

@@ -86,6 +86,25 @@ def test_a_short_bench_run_prunes_and_bills():
     assert last.compute >= 40 * 12 / 200 - 1e-9
 
 
+def test_a_bench_runs_events_replay_to_its_own_bill():
+    """benchmarks/nb201_search.py scores nas like a peer, from its events: replayed under the peers' ledger they
+    give nas's own compute and hypervolume, point for point at each trained trial."""
+    from benchmarks.nb201_search import DATASETS, nas_run, peer_table, references
+    from benchmarks.peers.ledger import score
+
+    ds = DATASETS["cifar10"]
+    table = peer_table(ds, "flops")
+    ref = references(table, 0.146)["quantile"]
+    own, events = nas_run(ds, "flops", 0, ref, 25.0, str(EXP))
+    replay = score(events, table, ref, repeats_paid=False, max_compute=25.0)
+    trained = [p for p, (_, _, repeat) in zip(replay, events, strict=True) if not repeat]
+    assert len(trained) == len(own) > 300
+    assert [round(p.compute, 9) for p in trained] == [round(p.compute, 9) for p in own]
+    assert [p.hypervolume for p in trained] == pytest.approx([p.hypervolume for p in own], rel=1e-12)
+    paid = score(events, table, ref, repeats_paid=True, max_compute=25.0)
+    assert paid[-1].compute >= replay[-1].compute
+
+
 def test_a_short_screening_run_screens(tmp_path):
     raw = yaml.safe_load(EXP.read_text())
     raw["surrogate"] = {"enabled": False}

@@ -146,6 +146,37 @@ def test_proposer_beats_random_draws_on_nb201_and_never_repeats():
     assert wins == 3
 
 
+def test_proposer_never_proposes_a_cell_isomorphic_to_one_seen():
+    """Issue 14's stall study: half of nas's proposals on NB201 were cells isomorphic to trained ones, each
+    answered from the known result (a wasted slot, and a rung's price when repeats are paid). With the builder's
+    canonical form the proposer skips them."""
+    from nas.builders.nb201 import params_to_arch
+    from nas.search.controller.repeats import CANONICAL, nb201_cell
+
+    exp = load_experiment(ROOT / "experiments" / "nb201_bench.yaml")
+    table = load_table(exp)
+    space = load_space(NB201)
+    key = arch_key(exp, space.builder)
+    row = lambda p: (table.accuracy(key(p), 12), table.profile(key(p)).mflops)  # noqa: E731
+    cell = lambda p: nb201_cell(params_to_arch(p))  # noqa: E731
+    cfg = SurrogateConfig(enabled=True, candidates=512, warmup=40, refit_every=8, layers=3)
+    for canonical, want_isomorphs in ((CANONICAL["nb201"], False), (None, True)):
+        prop = SurrogateProposer(space, cfg, OBJ, "acc", {"cost": 250.0}, lambda p: {"cost": row(p)[1]}, seed=0,
+                                 canonical=canonical)
+        seen, isomorphs = set(), 0
+        for p in RandomPool(space, 1000).draw(40):
+            prop.mark(p)
+            prop.observe(p, row(p)[0], {"cost": row(p)[1]})
+            seen.add(cell(p))
+        for _ in range(150):
+            p = prop.propose()
+            isomorphs += cell(p) in seen
+            seen.add(cell(p))
+            prop.mark(p)
+            prop.observe(p, row(p)[0], {"cost": row(p)[1]})
+        assert (isomorphs > 0) == want_isomorphs, isomorphs
+
+
 def test_promoter_share_order_then_expected_improvement():
     p = Promoter(OBJ, "acc", {"acc": 0.0, "cost": 10.0}, full_share=0.5, min_pairs=3, layers=0)
     assert not p.wants(1.0, 0.0)  # nothing stopped yet

@@ -29,7 +29,9 @@ from nas.space import load_space
 class BenchRun:
     """One seed's search: its trajectory (one :class:`Point` per finished trial), why it stopped, its front
     (``arch``, objectives, ``test_accuracy`` for reporting), the table architecture of every trial trained (in
-    trial order; a promotion trains its architecture again), and counts."""
+    trial order; a promotion trains its architecture again), and counts. ``events``: every trial in order as
+    (architecture, trained in full, answered from a known result instead of trained), what a bill under other
+    rules (repeats paid) replays."""
 
     seed: int
     trajectory: list[Point] = field(default_factory=list)
@@ -44,6 +46,7 @@ class BenchRun:
     proxy: str = ""
     wall_s: float = 0.0
     archs: list[str] = field(default_factory=list)
+    events: list[tuple[str, bool, bool]] = field(default_factory=list)
 
     @property
     def last(self) -> Point:
@@ -101,7 +104,19 @@ def search_table(
         correlations=controller.proxy_correlations() if scorer is not None else {},
         proxy=controller.active_proxy() if scorer is not None else "", wall_s=time.perf_counter() - t0,
         archs=[key(r.params) for _, r in sorted(loop.records.items()) if r.status in ("complete", "pruned")],
+        events=_events(loop, controller, key, exp.early_stopping.method == "pareto-promote"),
     )
+
+
+def _events(loop: SearchLoop, controller: Controller, key: Any, at_rung: bool) -> list[tuple[str, bool, bool]]:
+    """The trials trained (complete: in full; stopped: at the rung) and those answered from known results, in
+    trial order: the table backend runs one trial at a time, so trial numbers are the order they were paid. An
+    answered trial is at the fidelity it would have trained to: the rung when every new trial stops there
+    (``at_rung``: pareto-promote), else its known twin's."""
+    trained = {n: (key(r.params), r.status == "complete", False) for n, r in loop.records.items()
+               if r.status in ("complete", "pruned")}
+    answered = {n: (key(p), full and not at_rung, True) for n, p, full in controller.answered}
+    return [ev for _, ev in sorted({**trained, **answered}.items())]
 
 
 def _check_rungs(exp: Experiment, table: BenchTable) -> None:

@@ -5,7 +5,8 @@ under early stopping, else the full one) from the architecture's encoding. Per s
 random architectures, looks up or profiles their costs (free: nothing trains), predicts each one's accuracy as
 mean + ``kappa`` × the ensemble's spread, and proposes the one whose point adds the most hypervolume to the
 ``layers``-th non-dominated layer of what it has seen (see :mod:`nas.surrogate.acquire`). Architectures already
-trained are never proposed again.
+trained, or one the same network as one trained (``canonical``: e.g. isomorphic NB201 cells), are never proposed
+again: the search would answer them from the known result, a wasted slot.
 """
 
 from __future__ import annotations
@@ -51,10 +52,13 @@ class SurrogateProposer:
         reference: Mapping[str, float] | None,
         costs_of: Callable[[Mapping[str, Any]], Mapping[str, float] | None],
         seed: int,
+        canonical: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
     ) -> None:
         self.cfg, self.objectives, self.accuracy = config, list(objectives), accuracy
         self.reference = dict(reference or {})
         self.costs_of = costs_of
+        self.canonical = canonical
+        self._ids: dict[Hashable, Hashable] = {}  # arch_id -> the id of its canonical form
         self.encoder = Encoder(space.dimensions())
         self.pool = RandomPool(space, seed)
         self.model = ForestSurrogate(seed)
@@ -67,7 +71,7 @@ class SurrogateProposer:
 
     def observe(self, params: Mapping[str, Any], accuracy: float, costs: Mapping[str, float]) -> None:
         """An architecture trained to the surrogate's fidelity reached ``accuracy`` (NaN: a failure, unlearned)."""
-        self.seen.add(arch_id(params))
+        self.seen.add(self.identity(params))
         if not math.isfinite(accuracy):
             return
         self.x.append(self.encoder.encode(params))
@@ -75,7 +79,7 @@ class SurrogateProposer:
 
     def mark(self, params: Mapping[str, Any]) -> None:
         """``params`` is being trained: never propose it again."""
-        self.seen.add(arch_id(params))
+        self.seen.add(self.identity(params))
 
     def ready(self) -> bool:
         return len(self.rows) >= self.cfg.warmup
@@ -92,9 +96,10 @@ class SurrogateProposer:
         cands, costs, rows_x, drawn = [], [], [], set()
         for p in self.pool.draw(self.cfg.candidates):
             key = arch_id(p)
-            if key in self.seen or key in drawn:
+            same = self._same_network(key, p)
+            if same in self.seen or same in drawn:
                 continue
-            drawn.add(key)
+            drawn.add(same)
             known = self._candidate(key, p)
             if known is not None:
                 cands.append(p)
@@ -113,6 +118,19 @@ class SurrogateProposer:
         gains = hv_gains(self._bar_points(), values, self.objectives, ref)
         best = int(np.argmax(gains)) if gains.max() > 0 else int(np.argmax(optimistic))
         return cands[best]
+
+    def identity(self, params: Mapping[str, Any]) -> Hashable:
+        """What "the same architecture" means here: the id of the canonical form of ``params``."""
+        return self._same_network(arch_id(params), params)
+
+    def _same_network(self, key: Hashable, params: Mapping[str, Any]) -> Hashable:
+        if self.canonical is None:
+            return key
+        if key not in self._ids:
+            if len(self._ids) >= CANDIDATE_CACHE:
+                self._ids.clear()
+            self._ids[key] = arch_id(self.canonical(params))
+        return self._ids[key]
 
     def _candidate(self, key: Hashable, params: Mapping[str, Any]) -> tuple[Mapping[str, float], np.ndarray] | None:
         """A candidate's costs and encoding, None when infeasible; remembered (costs are deterministic)."""

@@ -25,7 +25,7 @@ from nas.durable.locks import store_lock
 from nas.profile import Profile, training_flops
 from nas.search.controller import feasibility
 from nas.search.controller.profiling import ProfileCache
-from nas.search.controller.repeats import ResultCache, trial_key
+from nas.search.controller.repeats import CANONICAL, ResultCache, trial_key
 from nas.search.controller.samplers import make_sampler
 from nas.search.controller.screening import Scorer, Screening, prior_params
 from nas.search.controller.storage import Storage, open_storage
@@ -132,6 +132,9 @@ class Controller:
         self.known = ResultCache()
         self._keys: dict[int, tuple[str, dict[str, Any]]] = {}  # trial -> (its key, its params), in flight
         self._inflight: dict[str, int] = {}  # key -> the trial training it now
+        #: trials answered from known results instead of trained, in order: (number, params, whether the result
+        #: answered with is a full training); what a benchmark bills when repeats are paid
+        self.answered: list[tuple[int, dict[str, Any], bool]] = []
         self._stopped_params: dict[int, dict[str, Any]] = {}  # Optuna params of trials stopped early
         with store_lock(storage if isinstance(storage, str) else None):  # a new sqlite file migrates once
             self.study = optuna.create_study(
@@ -152,7 +155,7 @@ class Controller:
         self._rungs = experiment_rungs(es.method, es.rungs, experiment.training.epochs, es.eta)
         self.surrogate = SurrogateProposer(
             space, experiment.surrogate, objectives, acc[0],
-            reference, self._costs_if_feasible, experiment.search.seed,
+            reference, self._costs_if_feasible, experiment.search.seed, canonical=CANONICAL.get(space.builder),
         ) if experiment.surrogate.enabled and acc is not None else None
 
     # -- proposing ---------------------------------------------------------------------------------------------
@@ -223,6 +226,7 @@ class Controller:
             return False
         assert cand.profile is not None
         self.stats.repeats += 1
+        self.answered.append((cand.number, dict(cand.params), known is not None and not known.stopped))
         if known is None:
             self.tell_pruned(cand.number, f"not trained: the same trial is training now (trial {twin})",
                              status=REPEAT_STATUS)
