@@ -1,0 +1,92 @@
+"""Why nas stalls short of 99 % of the true hypervolume on CIFAR-100 (issue 14): where the cells of the true front
+sit at the low fidelity.
+
+    python benchmarks/nb201_stall.py --out nb201_stall
+
+For each dataset (accuracy vs FLOPs, the quantile reference), every cell of the true front: its FLOPs, its
+200-epoch and 12-epoch validation accuracy, its non-dominated layer at 12 epochs (0: on the 12-epoch front) over
+the whole table and over the unique networks (isomorphic cells counted once, :func:`nb201_cell`), and the share
+of the true hypervolume lost without it. A search that trains in full only what ranks in the first few layers
+at 12 epochs cannot find a cell that sits deeper; 99 % allows losing 1 % in all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import moocore
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks._stamp import Stamp, write_results  # noqa: E402
+from benchmarks.nb201_search import DATASETS, peer_table, references  # noqa: E402
+from benchmarks.peers.ledger import Front, true_hypervolume  # noqa: E402
+from nas.bench.reference import DEFAULT_REFERENCE_QUANTILE  # noqa: E402
+from nas.search.controller.repeats import nb201_cell  # noqa: E402
+
+
+def front_cells(dataset: str, quantile: float) -> list[dict[str, Any]]:
+    """The true front's cells of ``dataset`` (accuracy vs FLOPs) and where each sits at 12 epochs."""
+    table = peer_table(DATASETS[dataset], "flops")
+    ref = references(table, quantile)["quantile"]
+    full = np.column_stack([-table.accuracy, table.cost])
+    low = np.column_stack([-table.low_accuracy, table.cost])
+    front = np.flatnonzero(moocore.is_nondominated(full) & (table.accuracy > ref[0]))
+    layer_all = moocore.pareto_rank(low)
+    unique: dict[str, int] = {}
+    for i, arch in enumerate(table.archs):
+        unique.setdefault(nb201_cell(arch), i)  # one representative per network
+    reps = np.array(sorted(unique.values()))
+    layer_unique = dict(zip(reps.tolist(), moocore.pareto_rank(low[reps]).tolist(), strict=True))
+    total = true_hypervolume(table, ref)
+    rows = []
+    for i in sorted(front, key=lambda i: table.cost[i]):
+        rest = Front(ref)
+        for j in front:
+            if j != i:
+                rest.add(float(table.accuracy[j]), float(table.cost[j]))
+        rep = unique[nb201_cell(table.archs[i])]
+        rows.append({"arch": table.archs[i], "flops_M": float(table.cost[i]),
+                     "acc_200": 100 * float(table.accuracy[i]), "acc_12": 100 * float(table.low_accuracy[i]),
+                     "layer_12_all": int(layer_all[i]), "layer_12_unique": int(layer_unique[rep]),
+                     "hv_share_lost_pct": 100 * (total - rest.hypervolume) / total})
+    return rows
+
+
+def markdown(result: dict[str, list[dict[str, Any]]]) -> str:
+    lines = []
+    for d, rows in result.items():
+        deep = [r for r in rows if r["layer_12_unique"] >= 3]
+        lines += [f"\n**{d}**: {len(rows)} front cells; {len(deep)} sit at layer 3 or deeper at 12 epochs (unique "
+                  f"networks), worth {sum(r['hv_share_lost_pct'] for r in deep):.2f}% of the true hypervolume "
+                  "(each alone)\n",
+                  "| MFLOPs | acc 200 ep % | acc 12 ep % | layer at 12 ep (all cells) | layer (unique networks) | "
+                  "HV lost without it % |", "|---|---|---|---|---|---|"]
+        lines += [f"| {r['flops_M']:.2f} | {r['acc_200']:.2f} | {r['acc_12']:.2f} | {r['layer_12_all']} | "
+                  f"{r['layer_12_unique']} | {r['hv_share_lost_pct']:.2f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reference-quantile", type=float, default=DEFAULT_REFERENCE_QUANTILE)
+    ap.add_argument("--out", help="write benchmarks/results/OUT.json and OUT.md, stamped")
+    args = ap.parse_args(argv)
+    stamp = Stamp.start(None if argv is None else [__file__, *argv])
+    result = {d: front_cells(d, args.reference_quantile) for d in DATASETS}
+    text = markdown(result)
+    stamp.finish()
+    print(text)
+    if args.out:
+        write_results(args.out, {"front_cells": result}, stamp=stamp, markdown=text)
+    return result
+
+
+if __name__ == "__main__":
+    main()
