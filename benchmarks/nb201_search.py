@@ -85,11 +85,11 @@ def references(table: PeerTable, quantile: float) -> dict[str, tuple[float, floa
     return {"quantile": (accuracy_reference(table.accuracy, quantile), cost), "zero": (0.0, cost)}
 
 
-def nas_run(ds: Dataset, pair: str, seed: int, ref: tuple[float, float], max_compute: float,
+def nas_run(ds: Dataset, pair: str, table: PeerTable, seed: int, ref: tuple[float, float], max_compute: float,
             experiment: str) -> tuple[list[Any], list[tuple[int, bool, bool]]]:
     """One run of the shipped experiment on ``ds``: the table, columns and reference swapped as the ``nas bench``
-    flags do. Returns its trajectory (points with ``compute`` and ``hypervolume``) and its events (table row, in
-    full, answered from a known result) for :func:`score`."""
+    flags do. Returns its trajectory (points with ``compute`` and ``hypervolume``) and its events (row of
+    ``table``, in full, answered from a known result) for :func:`score`."""
     import nas.bench
     from nas.bench import load_table
     from nas.bench.overrides import with_bench_overrides
@@ -103,8 +103,7 @@ def nas_run(ds: Dataset, pair: str, seed: int, ref: tuple[float, float], max_com
                     cost_columns={metric: ds.pairs[pair]}, reference={"val_accuracy": ref[0], metric: ref[1]})
     exp = replace(exp, bench=bench)
     run = run_bench(exp, load_table(exp), seed=seed, max_evaluations=10**7, max_compute=max_compute)
-    rows = peer_table(ds, pair).rows
-    return run.trajectory, [(rows[arch], full, repeat) for arch, full, repeat in run.events]
+    return run.trajectory, [(table.rows[arch], full, repeat) for arch, full, repeat in run.events]
 
 
 def _task(task: tuple[str, str, str, int, dict[str, Any]]) -> tuple[tuple[str, str, str, int], dict[str, Any]]:
@@ -115,7 +114,7 @@ def _task(task: tuple[str, str, str, int, dict[str, Any]]) -> tuple[tuple[str, s
     refs = references(table, opts["quantile"])
     budget = opts["gp_max_compute"] if method == "gp" else opts["max_compute"]
     if method == "nas":
-        own, events = nas_run(ds, pair, seed, refs["quantile"], budget, opts["experiment"])
+        own, events = nas_run(ds, pair, table, seed, refs["quantile"], budget, opts["experiment"])
         check_replay(own, score(events, table, refs["quantile"], repeats_paid=False, max_compute=budget))
     else:
         knobs = {"sha": {"eta": opts["sha_eta"]}, "moasha": {"eta": opts["moasha_eta"]}}.get(method, {})

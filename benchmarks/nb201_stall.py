@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +30,26 @@ if str(ROOT) not in sys.path:  # run as a script: make `benchmarks.*` importable
 
 from benchmarks._stamp import Stamp, write_results  # noqa: E402
 from benchmarks.nb201_search import DATASETS, peer_table, references  # noqa: E402
+from benchmarks.peers import PeerTable  # noqa: E402
 from benchmarks.peers.ledger import Front, true_hypervolume  # noqa: E402
 from nas.bench.reference import DEFAULT_REFERENCE_QUANTILE  # noqa: E402
 from nas.search.controller.repeats import nb201_cell  # noqa: E402
 
 
-def front_cells(dataset: str, quantile: float) -> list[dict[str, Any]]:
-    """The true front's cells of ``dataset`` (accuracy vs FLOPs) and where each sits at 12 epochs."""
-    table = peer_table(DATASETS[dataset], "flops")
-    ref = references(table, quantile)["quantile"]
+def networks(table: PeerTable) -> dict[str, list[int]]:
+    """The rows of each network (its canonical cell, :func:`nb201_cell`): isomorphic cells together."""
+    members: dict[str, list[int]] = {}
+    for i, arch in enumerate(table.archs):
+        members.setdefault(nb201_cell(arch), []).append(i)
+    return members
+
+
+def front_cells(table: PeerTable, ref: tuple[float, float], members: dict[str, list[int]]) -> list[dict[str, Any]]:
+    """The true front's cells of ``table`` (accuracy vs cost) under ``ref`` and where each sits at 12 epochs."""
     full = np.column_stack([-table.accuracy, table.cost])
     low = np.column_stack([-table.low_accuracy, table.cost])
     front = np.flatnonzero(moocore.is_nondominated(full) & (table.accuracy > ref[0]))
     layer_all = moocore.pareto_rank(low)
-    networks = Counter(nb201_cell(a) for a in table.archs)
     total = true_hypervolume(table, ref)
     rows = []
     for i in sorted(front, key=lambda i: table.cost[i]):
@@ -54,18 +59,14 @@ def front_cells(dataset: str, quantile: float) -> list[dict[str, Any]]:
                 rest.add(float(table.accuracy[j]), float(table.cost[j]))
         rows.append({"arch": table.archs[i], "flops_M": float(table.cost[i]),
                      "acc_200": 100 * float(table.accuracy[i]), "acc_12": 100 * float(table.low_accuracy[i]),
-                     "layer_12": int(layer_all[i]), "same_network": networks[nb201_cell(table.archs[i])],
+                     "layer_12": int(layer_all[i]), "same_network": len(members[nb201_cell(table.archs[i])]),
                      "hv_share_lost_pct": 100 * (total - rest.hypervolume) / total})
     return rows
 
 
-def one_per_network(dataset: str, quantile: float, draws: int, seed: int = 0) -> list[float]:
+def one_per_network(table: PeerTable, ref: tuple[float, float], members: dict[str, list[int]], draws: int,
+                    seed: int = 0) -> list[float]:
     """The hypervolume of one random member per network, as a share of the true one (%), ``draws`` times."""
-    table = peer_table(DATASETS[dataset], "flops")
-    ref = references(table, quantile)["quantile"]
-    members: dict[str, list[int]] = {}
-    for i, arch in enumerate(table.archs):
-        members.setdefault(nb201_cell(arch), []).append(i)
     total, rng, out = true_hypervolume(table, ref), np.random.default_rng(seed), []
     for _ in range(draws):
         front = Front(ref)
@@ -74,6 +75,15 @@ def one_per_network(dataset: str, quantile: float, draws: int, seed: int = 0) ->
             front.add(float(table.accuracy[i]), float(table.cost[i]))
         out.append(100 * front.hypervolume / total)
     return out
+
+
+def study(dataset: str, quantile: float, draws: int) -> dict[str, Any]:
+    """Both parts of the study for ``dataset`` (accuracy vs FLOPs, the quantile reference)."""
+    table = peer_table(DATASETS[dataset], "flops")
+    ref = references(table, quantile)["quantile"]
+    members = networks(table)
+    return {"front_cells": front_cells(table, ref, members),
+            "one_per_network_pct": one_per_network(table, ref, members, draws)}
 
 
 def markdown(result: dict[str, dict[str, Any]]) -> str:
@@ -99,8 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", help="write benchmarks/results/OUT.json and OUT.md, stamped")
     args = ap.parse_args(argv)
     stamp = Stamp.start(None if argv is None else [__file__, *argv])
-    result = {d: {"front_cells": front_cells(d, args.reference_quantile),
-                  "one_per_network_pct": one_per_network(d, args.reference_quantile, args.draws)} for d in DATASETS}
+    result = {d: study(d, args.reference_quantile, args.draws) for d in DATASETS}
     text = markdown(result)
     stamp.finish()
     print(text)

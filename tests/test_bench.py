@@ -95,7 +95,7 @@ def test_a_bench_runs_events_replay_to_its_own_bill():
     ds = DATASETS["cifar10"]
     table = peer_table(ds, "flops")
     ref = references(table, 0.146)["quantile"]
-    own, events = nas_run(ds, "flops", 0, ref, 25.0, str(EXP))
+    own, events = nas_run(ds, "flops", table, 0, ref, 25.0, str(EXP))
     replay = score(events, table, ref, repeats_paid=False, max_compute=25.0)
     trained = [p for p, (_, _, repeat) in zip(replay, events, strict=True) if not repeat]
     assert len(trained) == len(own) > 300

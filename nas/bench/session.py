@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +109,8 @@ def search_table(
     )
 
 
-def _events(loop: SearchLoop, controller: Controller, key: Any, at_rung: bool) -> list[tuple[str, bool, bool]]:
+def _events(loop: SearchLoop, controller: Controller, key: Callable[[Mapping[str, Any]], str],
+            at_rung: bool) -> list[tuple[str, bool, bool]]:
     """The trials trained (complete: in full; stopped: at the rung) and those answered from known results, in
     trial order: the table backend runs one trial at a time, so trial numbers are the order they were paid. An
     answered trial is at the fidelity it would have trained to: the rung when every new trial stops there

@@ -51,10 +51,6 @@ class Encoder:
                 row[off] = _scaled(d, float(v))
         return row
 
-    def encode_many(self, many: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """``len(many) × width``."""
-        return np.stack([self.encode(p) for p in many]) if many else np.zeros((0, self.width))
-
 
 def _hashable_index(choices: Sequence[Any]) -> dict[Any, int]:
     out: dict[Any, int] = {}

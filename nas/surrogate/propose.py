@@ -39,6 +39,15 @@ def arch_id(params: Mapping[str, Any]) -> Hashable:
     return json.dumps(dict(params), sort_keys=True, default=str)
 
 
+def _remembered(cache: dict[Hashable, Any], key: Hashable, compute: Callable[[], Any]) -> Any:
+    """``cache[key]``, computed once; the cache is emptied when it holds :data:`CANDIDATE_CACHE` entries."""
+    if key not in cache:
+        if len(cache) >= CANDIDATE_CACHE:
+            cache.clear()
+        cache[key] = compute()
+    return cache[key]
+
+
 class SurrogateProposer:
     """``costs_of(params)`` returns the candidate's cost objectives (a dict), or None when it is infeasible
     (unbuildable, or breaking a hard constraint). ``objectives``: (metric, direction), ``accuracy`` among them."""
@@ -126,20 +135,16 @@ class SurrogateProposer:
     def _same_network(self, key: Hashable, params: Mapping[str, Any]) -> Hashable:
         if self.canonical is None:
             return key
-        if key not in self._ids:
-            if len(self._ids) >= CANDIDATE_CACHE:
-                self._ids.clear()
-            self._ids[key] = arch_id(self.canonical(params))
-        return self._ids[key]
+        canonical = self.canonical
+        return _remembered(self._ids, key, lambda: arch_id(canonical(params)))
 
     def _candidate(self, key: Hashable, params: Mapping[str, Any]) -> tuple[Mapping[str, float], np.ndarray] | None:
         """A candidate's costs and encoding, None when infeasible; remembered (costs are deterministic)."""
-        if key not in self._candidates:
-            if len(self._candidates) >= CANDIDATE_CACHE:
-                self._candidates.clear()
+        def measure() -> tuple[Mapping[str, float], np.ndarray] | None:
             c = self.costs_of(params)
-            self._candidates[key] = None if c is None else (c, self.encoder.encode(params))
-        return self._candidates[key]
+            return None if c is None else (c, self.encoder.encode(params))
+
+        return _remembered(self._candidates, key, measure)
 
     def _bar_points(self) -> np.ndarray | list[dict[str, float]]:
         """The ``layers``-th non-dominated layer of the rows seen (recomputed only when a row was added); with two
